@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Idempotent set-up of everything `make test` and `make demo` need, inside the repo:
+#   - Debian packages for headless MuJoCo rendering (EGL), installed when missing (needs root);
+#   - a project-local .venv with the pinned packages of requirements.lock (ROS 2 Kilted wheels,
+#     CPU torch, MuJoCo, franky, rosbags, ...) and this package installed editable.
+# A second run with nothing changed returns in about a second (a stamp records what was set up).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+VENV=${VENV:-.venv}
+PYTHON=${PYTHON:-python3}
+TORCH_CPU_INDEX=${TORCH_CPU_INDEX:-https://download.pytorch.org/whl/cpu}
+EGL_PACKAGES=(libegl1 libegl-mesa0 libgl1-mesa-dri libgles2)
+
+say() { printf '[setup] %s\n' "$*"; }
+
+missing_debs() {
+  local missing=()
+  for pkg in "${EGL_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+  done
+  echo "${missing[@]:-}"
+}
+
+if command -v dpkg-query >/dev/null 2>&1; then
+  missing=$(missing_debs)
+  if [ -n "$missing" ]; then
+    if [ "$(id -u)" = 0 ]; then
+      say "installing Debian packages for headless rendering: $missing"
+      apt-get update -qq
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
+    else
+      say "ERROR: headless MuJoCo rendering needs these Debian packages: $missing"
+      say "       install them as root:  sudo apt-get install -y $missing   then run make again."
+      exit 1
+    fi
+  fi
+else
+  say "not a Debian system: make sure EGL (libEGL + Mesa or NVIDIA) is installed for MuJoCo rendering"
+fi
+
+stamp="$VENV/.vjepa2_ros-setup"
+want=$(cat requirements.lock setup.py scripts/setup_env.sh | sha256sum | cut -d' ' -f1)
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -x "$VENV/bin/python" ]; then
+  exit 0
+fi
+
+if [ ! -x "$VENV/bin/python" ]; then
+  "$PYTHON" - <<'PY' || { say "ERROR: Python 3.10-3.12 is required (ROS 2 Jazzy/Kilted wheels)"; exit 1; }
+import sys
+sys.exit(0 if (3, 10) <= sys.version_info[:2] <= (3, 12) else 1)
+PY
+  say "creating $VENV"
+  "$PYTHON" -m venv "$VENV"
+fi
+pip=("$VENV/bin/python" -m pip --disable-pip-version-check)
+
+# torch first and always the CPU build unless TORCH_SPEC says otherwise: a plain `torch`
+# requirement would pull a multi-GB CUDA build onto a CPU machine.
+torch_spec=$(grep -E '^torch==' requirements.lock)
+torch_spec=${TORCH_SPEC:-$torch_spec}
+if ! "$VENV/bin/python" -c "import torch, sys; sys.exit(torch.__version__ != '${torch_spec#torch==}')" 2>/dev/null; then
+  say "installing $torch_spec"
+  "${pip[@]}" install -q "$torch_spec" 2>/dev/null \
+    || "${pip[@]}" install -q --index-url "$TORCH_CPU_INDEX" "$torch_spec"
+fi
+
+say "installing pinned packages (requirements.lock)"
+grep -v -E '^torch==' requirements.lock > "$VENV/.requirements-no-torch.txt"
+"${pip[@]}" install -q -r "$VENV/.requirements-no-torch.txt"
+say "installing vjepa2_ros (editable)"
+"${pip[@]}" install -q --no-deps --no-build-isolation -e .
+echo "$want" > "$stamp"
+say "done: $VENV ready"

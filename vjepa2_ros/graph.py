@@ -1,0 +1,45 @@
+"""The node graph: which nodes run, from which module and config file.
+
+One source of truth for setup.py (console scripts), launch/pick_place.launch.py and the demo
+runner. Pure data: setup.py executes this file without importing the package.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    name: str  # ROS node name; also the section of its config file
+    executable: str  # console script (`ros2 run vjepa2_ros <executable>`)
+    module: str  # module with `main()` and the Node class
+    config: str  # file in config/ holding `<name>: ros__parameters: ...`
+    when: str = "always"  # "always", "sim" (use_sim:=true only) or "real"
+
+
+NODES: tuple[NodeSpec, ...] = (
+    NodeSpec("sim_camera", "sim_camera", "vjepa2_ros.nodes.sim_camera", "sim.yaml", when="sim"),
+    NodeSpec("franka_bridge", "franka_bridge", "vjepa2_ros.nodes.franka_bridge", "robot.yaml"),
+    NodeSpec("camera_encoder", "camera_encoder", "vjepa2_ros.nodes.camera_encoder", "model.yaml"),
+    NodeSpec("goal_server", "goal_server", "vjepa2_ros.nodes.goal_server", "goals.yaml"),
+    NodeSpec("planner", "planner", "vjepa2_ros.nodes.planner", "planner.yaml"),
+)
+
+# Command-line tools (not nodes): name -> "module:function".
+CLIS: dict[str, str] = {
+    "vjepa2-checkpoint": "vjepa2_ros.model.checkpoint_cli:main",
+}
+
+
+def console_scripts() -> list[str]:
+    """Entry points for setup.py: one per node plus the CLIs."""
+    scripts = [f"{n.executable} = {n.module}:main" for n in NODES]
+    scripts += [f"{name} = {target}" for name, target in CLIS.items()]
+    return scripts
+
+
+def nodes_for(use_sim: bool) -> tuple[NodeSpec, ...]:
+    """The nodes a run starts: sim-only nodes with use_sim, real-only nodes without."""
+    skip = "real" if use_sim else "sim"
+    return tuple(n for n in NODES if n.when != skip)

@@ -1,0 +1,1 @@
+"""The thin ROS shell: one small rclpy Node per module, parameters <-> typed config, msgs <-> arrays."""
