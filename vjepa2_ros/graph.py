@@ -15,15 +15,41 @@ class NodeSpec:
     executable: str  # console script (`ros2 run vjepa2_ros <executable>`)
     module: str  # module with `main()` and the Node class
     config: str  # file in config/ holding `<name>: ros__parameters: ...`
+    node_class: str  # the rclpy Node subclass in `module` (in-process runs: tests, make demo)
     when: str = "always"  # "always", "sim" (use_sim:=true only) or "real"
 
 
 NODES: tuple[NodeSpec, ...] = (
-    NodeSpec("sim_camera", "sim_camera", "vjepa2_ros.nodes.sim_camera", "sim.yaml", when="sim"),
-    NodeSpec("franka_bridge", "franka_bridge", "vjepa2_ros.nodes.franka_bridge", "robot.yaml"),
-    NodeSpec("camera_encoder", "camera_encoder", "vjepa2_ros.nodes.camera_encoder", "model.yaml"),
-    NodeSpec("goal_server", "goal_server", "vjepa2_ros.nodes.goal_server", "goals.yaml"),
-    NodeSpec("planner", "planner", "vjepa2_ros.nodes.planner", "planner.yaml"),
+    NodeSpec(
+        "sim_camera",
+        "sim_camera",
+        "vjepa2_ros.nodes.sim_camera",
+        "sim.yaml",
+        "SimCameraNode",
+        when="sim",
+    ),
+    NodeSpec(
+        "franka_bridge",
+        "franka_bridge",
+        "vjepa2_ros.nodes.franka_bridge",
+        "robot.yaml",
+        "FrankaBridgeNode",
+    ),
+    NodeSpec(
+        "camera_encoder",
+        "camera_encoder",
+        "vjepa2_ros.nodes.camera_encoder",
+        "model.yaml",
+        "CameraEncoderNode",
+    ),
+    NodeSpec(
+        "goal_server",
+        "goal_server",
+        "vjepa2_ros.nodes.goal_server",
+        "goals.yaml",
+        "GoalServerNode",
+    ),
+    NodeSpec("planner", "planner", "vjepa2_ros.nodes.planner", "planner.yaml", "PlannerNode"),
 )
 
 # Command-line tools (not nodes): name -> "module:function".
