@@ -1,0 +1,137 @@
+"""camera_encoder: camera frames and goal images -> V-JEPA 2 latents.
+
+Keep-latest: the camera callback only stores the newest frame; a worker thread encodes whatever
+is newest when it is free, so a slow encoder drops frames instead of queueing them. Goal images
+take priority over camera frames. Latents go out as 32FC1 images (tokens x channels) stamped with
+the source image's stamp, so the planner can tell how old its observation is.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import rclpy
+import torch
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from sensor_msgs.msg import Image
+
+from vjepa2_ros import interfaces as names
+from vjepa2_ros.model.config import ModelConfig
+from vjepa2_ros.model.from_config import load_from_config
+from vjepa2_ros.nodes.conversions import COLOUR_ENCODINGS, latent_to_msg, rgb_from_image
+from vjepa2_ros.nodes.params import declare_config
+
+LATCHED = QoSProfile(
+    depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL, reliability=ReliabilityPolicy.RELIABLE
+)
+ENCODING_ERROR_LOG_PERIOD_S = 5.0
+
+
+class CameraEncoderNode(Node):
+    def __init__(self, *, parameter_overrides: dict | None = None, world_model=None, **kwargs):
+        super().__init__("camera_encoder", **kwargs)
+        self.config = declare_config(self, ModelConfig, parameter_overrides)
+        self.model = world_model if world_model is not None else load_from_config(self.config)
+        self.model.eval()
+        self.frames_encoded = 0
+        self.frames_dropped = 0
+        self.encoding_errors = 0
+        self._cv = threading.Condition()
+        self._frame: Image | None = None
+        self._goal: Image | None = None
+        self._stop = False
+
+        self._latent_pub = self.create_publisher(Image, names.LATENT, 1)
+        self._goal_latent_pub = self.create_publisher(Image, names.GOAL_LATENT, LATCHED)
+        self.create_subscription(Image, names.CAMERA_IMAGE, self._on_frame, qos_profile_sensor_data)
+        self.create_subscription(Image, names.GOAL_IMAGE, self._on_goal, LATCHED)
+        self._worker = threading.Thread(target=self._run, name="camera-encoder", daemon=True)
+        self._worker.start()
+        self.get_logger().info(
+            f"encoding {names.CAMERA_IMAGE} with preset {self.config.preset} on "
+            f"{self.config.device} ({self.config.dtype})"
+        )
+
+    # Callbacks only validate and store: never encode in the executor's thread.
+    def _on_frame(self, msg: Image) -> None:
+        if not self._check_encoding(msg, names.CAMERA_IMAGE):
+            return
+        with self._cv:
+            if self._frame is not None:
+                self.frames_dropped += 1
+            self._frame = msg
+            self._cv.notify()
+
+    def _on_goal(self, msg: Image) -> None:
+        if not self._check_encoding(msg, names.GOAL_IMAGE):
+            return
+        with self._cv:
+            self._goal = msg
+            self._cv.notify()
+
+    def _check_encoding(self, msg: Image, topic: str) -> bool:
+        if msg.encoding in COLOUR_ENCODINGS:
+            return True
+        self.get_logger().error(
+            f"{topic}: image encoding {msg.encoding!r} is not supported: publish one of "
+            f"{', '.join(COLOUR_ENCODINGS)} (e.g. set the camera driver's color format to rgb8)",
+            throttle_duration_sec=ENCODING_ERROR_LOG_PERIOD_S,
+        )
+        self.encoding_errors += 1
+        return False
+
+    def _run(self) -> None:
+        while True:
+            with self._cv:
+                self._cv.wait_for(
+                    lambda: self._stop or self._goal is not None or self._frame is not None
+                )
+                if self._stop:
+                    return
+                goal, self._goal = self._goal, None
+                frame = None
+                if goal is None:
+                    frame, self._frame = self._frame, None
+            msg = goal if goal is not None else frame
+            try:
+                latent = self.encode(rgb_from_image(msg))
+            except Exception as exc:  # keep the node up; the planner sees stale latents and stops
+                self.get_logger().error(f"encoding failed: {exc}")
+                continue
+            out = latent_to_msg(latent, stamp=msg.header.stamp, frame_id=msg.header.frame_id)
+            if goal is not None:
+                self._goal_latent_pub.publish(out)
+                self.get_logger().info("goal latent published")
+            else:
+                self._latent_pub.publish(out)
+                self.frames_encoded += 1
+
+    @torch.inference_mode()
+    def encode(self, rgb: np.ndarray) -> np.ndarray:
+        """(H, W, 3) uint8 RGB -> [tokens, channels] float32 latent (layer-normalised)."""
+        device = next(self.model.parameters()).device
+        frames = torch.from_numpy(np.ascontiguousarray(rgb))[None].to(device)
+        return self.model.encode(frames)[0].float().cpu().numpy()
+
+    def destroy_node(self) -> None:
+        with self._cv:
+            self._stop = True
+            self._cv.notify_all()
+        self._worker.join(timeout=10)
+        super().destroy_node()
+
+
+def main(args=None) -> None:
+    rclpy.init(args=args)
+    node = CameraEncoderNode()
+    executor = rclpy.executors.MultiThreadedExecutor()
+    executor.add_node(node)
+    try:
+        executor.spin()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
