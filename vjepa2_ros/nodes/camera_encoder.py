@@ -13,6 +13,7 @@ import threading
 import numpy as np
 import rclpy
 import torch
+from rclpy.executors import MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import Image
@@ -126,7 +127,7 @@ class CameraEncoderNode(Node):
 def main(args=None) -> None:
     rclpy.init(args=args)
     node = CameraEncoderNode()
-    executor = rclpy.executors.MultiThreadedExecutor()
+    executor = MultiThreadedExecutor()
     executor.add_node(node)
     try:
         executor.spin()
