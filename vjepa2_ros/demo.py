@@ -111,6 +111,7 @@ def run(config: DemoConfig, out_root: Path) -> dict:
     from std_msgs.msg import Bool, Int32
 
     from vjepa2_ros.nodes.conversions import image_from_array
+    from vjepa2_ros.nodes.params import node_parameters
     from vjepa2_ros.nodes.recorder import RecorderNode
     from vjepa2_ros.runner import GraphRunner
 
@@ -132,11 +133,11 @@ def run(config: DemoConfig, out_root: Path) -> dict:
     print(f"vjepa2_ros demo: run folder {run_dir}", flush=True)
     started = time.monotonic()
     with GraphRunner() as runner:
+        recorder_params = node_parameters("recorder.yaml", "recorder")
+        recorder_params.update(output_dir=str(run_dir), bag_name="bag")
         runner.add(
             "recorder",
-            RecorderNode(
-                context=runner.context, parameter_overrides={"output": str(run_dir / "bag")}
-            ),
+            RecorderNode(context=runner.context, parameter_overrides=recorder_params),
         )
         runner.start_graph(use_sim=True, overrides=overrides)
         episode = runner.add("demo_episode", _episode_node(runner.context))
