@@ -66,7 +66,7 @@ class PlannerNode(Node):
         self._latent: Image | None = None
         self._state: JointState | None = None
         self._goal: Image | None = None
-        self._subgoal = -1
+        self._subgoal: int | None = None  # None until a goal server publishes an index
         self._last_used_latent_ns: int | None = None
         self._planned_goal_ns: int | None = None
 
@@ -126,7 +126,8 @@ class PlannerNode(Node):
                 now=now,
                 latent_stamp=stamp_to_sec(latent.header.stamp) if latent else None,
                 state_stamp=stamp_to_sec(state.header.stamp) if state else None,
-                goal_present=goal is not None,
+                # -1 from the goal server: cleared or all done, whatever latent is latched
+                goal_present=goal is not None and (self._subgoal is None or self._subgoal >= 0),
                 enabled=self.enabled,
                 last_used_latent_stamp=(
                     self._last_used_latent_ns * 1e-9 if self._last_used_latent_ns else None
@@ -161,7 +162,7 @@ class PlannerNode(Node):
         self.last_skip = skipped
         values = {
             "cycle": self.cycles,
-            "subgoal": self._subgoal,
+            "subgoal": -1 if self._subgoal is None else self._subgoal,
             "budget": self.config.budget,
             "skipped": skipped,
             "goal_stamp_ns": _ns(goal.header.stamp) if goal is not None else -1,
