@@ -54,7 +54,9 @@ class ACPredictor(nn.Module):
             t = t.view(steps, n)
             h = h.view(steps, n)
             w = w.view(steps, n)
-            tc = torch.arange(steps, device=device, dtype=torch.float32)[:, None].expand(steps, COND_TOKENS)
+            tc = torch.arange(steps, device=device, dtype=torch.float32)[:, None].expand(
+                steps, COND_TOKENS
+            )
             zc = torch.zeros(steps, COND_TOKENS, device=device)
             t_all = torch.cat((tc, t), 1).flatten()
             h_all = torch.cat((zc, h), 1).flatten()

@@ -71,7 +71,9 @@ class PatchEmbed3D(nn.Module):
 
     def __init__(self, dim: int, patch: int, tubelet: int) -> None:
         super().__init__()
-        self.proj = nn.Conv3d(3, dim, kernel_size=(tubelet, patch, patch), stride=(tubelet, patch, patch))
+        self.proj = nn.Conv3d(
+            3, dim, kernel_size=(tubelet, patch, patch), stride=(tubelet, patch, patch)
+        )
 
     def forward(self, clip: torch.Tensor) -> torch.Tensor:
         return self.proj(clip).flatten(2).transpose(1, 2)
