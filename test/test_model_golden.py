@@ -124,3 +124,22 @@ def test_one_step_passes_no_mask_and_batches_match(model):
             [model.predict(z[i : i + 1], a[i : i + 1], s[i : i + 1]) for i in range(4)]
         )
     assert maxerr(batch, single) <= 1e-5
+
+
+def test_fast_rope_equals_reference_formula():
+    from vjepa2_ros.model.rope import (
+        apply_rope,
+        apply_rope_fast,
+        grid_positions,
+        rope_tables,
+        signed_sin,
+    )
+
+    t, h, w = grid_positions(2, 3, 3)
+    cos, sin = rope_tables(t, h, w, 64)
+    assert torch.equal(cos[:, 60:], torch.ones(18, 4)) and torch.equal(
+        sin[:, 60:], torch.zeros(18, 4)
+    )
+    assert torch.equal(cos[:, :10], cos[:, 10:20])  # tiled, not interleaved
+    x = torch.randn(2, 3, 18, 64)
+    assert maxerr(apply_rope_fast(x, cos, signed_sin(sin)), apply_rope(x, cos, sin)) <= 1e-6

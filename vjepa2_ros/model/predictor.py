@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from vjepa2_ros.model.presets import ModelSpec
-from vjepa2_ros.model.rope import grid_positions, rope_tables
+from vjepa2_ros.model.rope import grid_positions, rope_tables, signed_sin
 from vjepa2_ros.model.vit import Block
 
 COND_TOKENS = 2  # action, state (the released model does not use extrinsics)
@@ -63,6 +63,7 @@ class ACPredictor(nn.Module):
             w_all = torch.cat((zc, w), 1).flatten()
             head_dim = self.spec.predictor.dim // self.spec.predictor.heads
             cos, sin = rope_tables(t_all, h_all, w_all, head_dim, self.spec.rope_base, dtype)
+            sin = signed_sin(sin)
             # One step: everyone sees everyone, so no mask and SDPA may use fused kernels.
             mask = None if steps == 1 else block_causal_mask(steps, per_step, device)
             self._cache[key] = (cos, sin, mask)
