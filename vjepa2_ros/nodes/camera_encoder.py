@@ -19,8 +19,8 @@ from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profi
 from sensor_msgs.msg import Image
 
 from vjepa2_ros import interfaces as names
-from vjepa2_ros.model.config import ModelConfig
 from vjepa2_ros.model.checkpoint import world_model_from_config
+from vjepa2_ros.model.config import ModelConfig
 from vjepa2_ros.nodes.conversions import COLOUR_ENCODINGS, latent_to_msg, rgb_from_image
 from vjepa2_ros.nodes.params import declare_config
 
@@ -34,7 +34,9 @@ class CameraEncoderNode(Node):
     def __init__(self, *, parameter_overrides: dict | None = None, world_model=None, **kwargs):
         super().__init__("camera_encoder", **kwargs)
         self.config = declare_config(self, ModelConfig, parameter_overrides)
-        self.model = world_model if world_model is not None else world_model_from_config(self.config)
+        self.model = (
+            world_model if world_model is not None else world_model_from_config(self.config)
+        )
         self.model.eval()
         self.frames_encoded = 0
         self.frames_dropped = 0

@@ -23,8 +23,8 @@ from std_msgs.msg import Int32
 from std_srvs.srv import SetBool
 
 from vjepa2_ros import interfaces as names
-from vjepa2_ros.model.config import ModelConfig
 from vjepa2_ros.model.checkpoint import world_model_from_config
+from vjepa2_ros.model.config import ModelConfig
 from vjepa2_ros.nodes.conversions import (
     ACTION_NAMES,
     STATE_NAMES,
@@ -53,7 +53,9 @@ class PlannerNode(Node):
         self.config = declare_config(self, PlannerConfig, parameter_overrides)
         c = self.config
         model_config = ModelConfig(c.preset, c.checkpoint, c.device, c.dtype)
-        self.model = world_model if world_model is not None else world_model_from_config(model_config)
+        self.model = (
+            world_model if world_model is not None else world_model_from_config(model_config)
+        )
         self.model.eval()
         self.planner = CEMPlanner(self.model, c.cem_config(), device=model_config.device)
         self.limits = InputLimits(c.max_latent_age_s, c.max_state_age_s, c.require_new_latent)
