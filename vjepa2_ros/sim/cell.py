@@ -308,6 +308,16 @@ class SimCell:
             "frame_id": cam.frame_id,
         }
 
+    def project(self, points) -> np.ndarray:
+        """Pixel coordinates (u right, v down) of base-frame points [N, 3] in the camera image."""
+        cam = self.config.camera
+        x, y = scene.camera_xyaxes(cam.position, cam.lookat)
+        z = np.cross(x, y)  # MuJoCo cameras look along -z
+        rel = np.atleast_2d(np.asarray(points, float)) - np.asarray(cam.position)
+        xc, yc, zc = rel @ x, rel @ y, rel @ z
+        k = _intrinsics(cam.width, cam.height, cam.fovy_deg)
+        return np.stack([k[2] + k[0] * xc / -zc, k[5] - k[4] * yc / -zc], axis=-1)
+
     def goal_qpos(
         self,
         arm_pose: Sequence[float] | None = None,
