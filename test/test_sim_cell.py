@@ -187,3 +187,11 @@ def test_bad_config_says_what_to_fix():
 
         CameraConfig(fps=30.0)
     assert SimConfig.load().camera.fps == 4.0
+
+
+def test_no_gl_backend_gives_one_clear_error(monkeypatch):
+    from vjepa2_ros.sim.render import RenderBackendError, RenderWorker
+
+    monkeypatch.setenv("MUJOCO_GL", "no-such-backend")
+    with pytest.raises(RenderBackendError, match="apt-get install libegl1 libegl-mesa0"):
+        RenderWorker("<mujoco/>", 32, 32, "exterior")
