@@ -77,9 +77,9 @@ class SimCameraNode(Node):
 
     def _on_timer(self) -> None:
         with self._reset_lock:
+            stamp = self.get_clock().now()  # capture time: the state the frame shows
             truth = self.cell.ground_truth()
             image = self.cell.render()
-        stamp = self.get_clock().now()
         msg = image_from_array(image, "rgb8", frame_id=self.config.camera.frame_id, stamp=stamp)
         self.image_pub.publish(msg)
         self.info_pub.publish(self._camera_info_msg(msg.header))
