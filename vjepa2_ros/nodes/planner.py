@@ -58,7 +58,7 @@ class PlannerNode(Node):
         )
         self.model.eval()
         self.planner = CEMPlanner(self.model, c.cem_config(), device=model_config.device)
-        self.limits = InputLimits(c.max_latent_age_s, c.max_state_age_s, c.require_new_latent)
+        self.limits = InputLimits(c.max_latent_age_s, c.max_state_age_s)
         self.enabled = c.start_enabled
         self.cycles = 0
         self.actions_published = 0
