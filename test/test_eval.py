@@ -266,6 +266,7 @@ def test_compare_mode_gives_per_metric_differences(tmp_path, capsys):
     document = json.loads((out / "episodes.json").read_text())
     assert document["compare"]["labels"] == ["paper", "fast"]
     assert {r["task"] for r in document["rows"]} == {"pick_place"}
+    assert [r["episode"] for r in document["rows"]] == ["paper/ep1"] * 2 + ["fast/ep1"] * 2
 
 
 def _assert_fails(argv, tmp_path, capsys, *needles):

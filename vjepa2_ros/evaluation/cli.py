@@ -41,8 +41,11 @@ def find_bags(path: Path) -> list[Path]:
     return bags
 
 
-def load_episodes(paths: list[Path], cfg: EvalConfig, log=print) -> list[Episode]:
-    """Read and evaluate every bag under `paths`; raise BagError listing every bad one."""
+def load_episodes(paths: list[Path], cfg: EvalConfig, log=print, prefix: str = "") -> list[Episode]:
+    """Read and evaluate every bag under `paths`; raise BagError listing every bad one.
+
+    Episodes are named after their bag folders (with `prefix`, e.g. the set label).
+    """
     episodes, errors = [], []
     for path in paths:
         try:
@@ -53,7 +56,7 @@ def load_episodes(paths: list[Path], cfg: EvalConfig, log=print) -> list[Episode
         for bag_path in bags:
             try:
                 bag = read_bag(bag_path, EVAL_READ_TOPICS, required=REQUIRED_TOPICS)
-                episode = evaluate_bag(bag, cfg, name=bag_path.name)
+                episode = evaluate_bag(bag, cfg, name=prefix + bag_path.name)
             except BagError as exc:
                 errors.append(str(exc))
                 continue
@@ -83,6 +86,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("give either RUN_OR_BAG... or --compare A... --against B..., not both")
     if not args.compare and not args.runs:
         parser.error("give at least one bag or run folder")
+    if args.labels[0] == args.labels[1]:
+        parser.error("--labels must differ")
     return args
 
 
@@ -93,10 +98,11 @@ def main(argv: list[str] | None = None) -> int:
         cfg = EvalConfig(args.reach_tol, args.place_tol)
         compare = None
         if args.compare:
-            set_a = load_episodes(args.compare, cfg, log)
-            set_b = load_episodes(args.against, cfg, log)
+            label_a, label_b = args.labels
+            set_a = load_episodes(args.compare, cfg, log, prefix=f"{label_a}/")
+            set_b = load_episodes(args.against, cfg, log, prefix=f"{label_b}/")
             episodes = set_a + set_b
-            compare = (aggregate(args.labels[0], set_a), aggregate(args.labels[1], set_b))
+            compare = (aggregate(label_a, set_a), aggregate(label_b, set_b))
         else:
             episodes = load_episodes(args.runs, cfg, log)
         out = write_report(args.out, episodes, compare)
