@@ -12,6 +12,8 @@ import pytest
 from vjepa2_ros.data import topics as T
 from vjepa2_ros.data.bag import BagWriter, typestore
 from vjepa2_ros.evaluation.cli import main
+from vjepa2_ros.nodes.conversions import ACTION_NAMES as _ACTION
+from vjepa2_ros.nodes.conversions import STATE_NAMES as _STATE
 
 S = 1_000_000_000  # ns per second
 T0 = 1_700_000_000 * S  # a wall-clock epoch, like a real recording
@@ -129,10 +131,6 @@ def write_reach_bag(path: Path) -> None:
     at(T.CAMERA, 9.5, lambda t: _image(t, (255, 0, 0)))
     at(T.CAMERA, 19, lambda t: _image(t, (255, 255, 255)))
     _write(path, msgs)
-
-
-_ACTION = ("dx", "dy", "dz", "droll", "dpitch", "dyaw", "gripper")
-_STATE = ("x", "y", "z", "roll", "pitch", "yaw", "gripper")
 
 
 def write_place_bag(path: Path, cup_xyz, latencies) -> None:
@@ -297,7 +295,7 @@ def test_foreign_bag_names_the_missing_topics(tmp_path, capsys):
     )
 
 
-def test_truncated_bag_is_reported_and_existing_report_kept(reach_bag, tmp_path, capsys):
+def test_truncated_bag_beyond_recovery_is_reported(reach_bag, tmp_path, capsys):
     (reach_bag / "metadata.yaml").unlink()
     mcap = next(reach_bag.glob("*.mcap"))
     mcap.write_bytes(mcap.read_bytes()[:120])  # cut inside the first chunk

@@ -24,7 +24,7 @@ import numpy as np
 
 from vjepa2_ros.config import require
 from vjepa2_ros.data import topics as T
-from vjepa2_ros.data.bag import Bag
+from vjepa2_ros.data.bag import Bag, BagError
 
 PLANNER_STATUS = "vjepa2/planner"
 BRIDGE_STATUS = "franka_bridge"
@@ -255,8 +255,6 @@ def _metrics(name, label, window, cycles, events, action_stamps, truth_at, cfg) 
 
 def evaluate_bag(bag: Bag, cfg: EvalConfig | None = None, name: str | None = None) -> Episode:
     """Split a bag into sub-goals and compute each one's metrics and the episode's."""
-    from vjepa2_ros.data.bag import BagError
-
     cfg = cfg or EvalConfig()
     name = name or bag.name
     segments = split_segments(bag)
