@@ -45,7 +45,9 @@ def image_to_array(msg) -> np.ndarray:
             f"do not hold {row_bytes} bytes per row"
         )
     order = ">" if msg.is_bigendian else "<"
-    buf = np.frombuffer(bytes(msg.data), dtype=np.uint8)[: msg.step * msg.height]
+    buf = np.frombuffer(bytearray(msg.data), dtype=np.uint8)[
+        : msg.step * msg.height
+    ]  # writable copy
     rows = buf.reshape(msg.height, msg.step)[:, :row_bytes]
     arr = np.ascontiguousarray(rows).view(
         dtype.newbyteorder(order) if dtype.itemsize > 1 else dtype

@@ -102,7 +102,9 @@ class SimCameraNode(Node):
         return response
 
     def destroy_node(self):
-        self.cell.stop()
+        self.timer.cancel()  # no render after the cell stops
+        with self._reset_lock:  # ... and wait for one in flight
+            self.cell.stop()
         return super().destroy_node()
 
 
