@@ -1,0 +1,116 @@
+"""The whole graph in one process: real rclpy, real franky-sim, small model on CPU.
+
+Builds exactly what `make demo` and the launch file start (vjepa2_ros/graph.py with the config
+files), then drives it the way a user does: capture goals, next, clear, and a camera that dies.
+"""
+
+import random
+import time
+
+import pytest
+from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import JointState
+from std_msgs.msg import Int32
+from std_srvs.srv import Trigger
+
+from vjepa2_ros import interfaces as names
+from vjepa2_ros.nodes.goal_server import diagnostic_values
+from vjepa2_ros.runner import GraphRunner
+
+pytestmark = [pytest.mark.ros, pytest.mark.sim]
+LATCHED = QoSProfile(
+    depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL, reliability=ReliabilityPolicy.RELIABLE
+)
+TINY_BUDGET = "tiny:\n  samples: 24\n  iterations: 2\n  horizon: 1\n  topk: 4\n"
+
+
+def wait_for(predicate, timeout, what):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.05)
+
+
+def call(node, service):
+    client = node.create_client(Trigger, service)
+    assert client.wait_for_service(timeout_sec=10), service
+    future = client.call_async(Trigger.Request())
+    wait_for(future.done, 20, f"{service} response")
+    return future.result()
+
+
+def test_full_graph_plans_acts_and_stops_on_a_dead_camera(tmp_path):
+    host = f"127.0.{random.randint(1, 250)}.{random.randint(10, 250)}"
+    budgets = tmp_path / "budgets.yaml"
+    budgets.write_text(TINY_BUDGET)
+    overrides = {
+        "sim_camera": {"host": host},
+        "franka_bridge": {"robot_ip": host},
+        "planner": {
+            "budget": "tiny",
+            "budgets_file": str(budgets),
+            "rate_hz": 4.0,
+            "max_latent_age_s": 3.0,
+            "max_state_age_s": 1.0,
+        },
+        "goal_server": {"interactive_marker": False, "policy.max_cycles": 0},
+    }
+    with GraphRunner() as runner:
+        runner.start_graph(use_sim=True, overrides=overrides)
+        assert list(runner.nodes) == [
+            "sim_camera",
+            "franka_bridge",
+            "camera_encoder",
+            "goal_server",
+            "planner",
+        ]
+        probe = runner.add("probe", Node("closed_loop_probe", context=runner.context))
+        actions, planned, skipped, indices = [], [], [], []
+        probe.create_subscription(JointState, names.ACTION, actions.append, 100)
+        probe.create_subscription(
+            Int32, names.GOAL_INDEX, lambda m: indices.append(m.data), LATCHED
+        )
+
+        def on_diag(msg):
+            v = diagnostic_values(msg, names.PLANNER_STATUS_NAME)
+            if v is not None:
+                (skipped if v["skipped"] else planned).append(v)
+
+        probe.create_subscription(DiagnosticArray, names.PLANNER_DIAGNOSTICS, on_diag, 100)
+        runner.spin_in_background()
+        encoder, bridge = runner.nodes["camera_encoder"], runner.nodes["franka_bridge"]
+        planner, goals = runner.nodes["planner"], runner.nodes["goal_server"]
+        wait_for(lambda: encoder.frames_encoded > 0 and bridge.state == "ok", 90, "latents + robot")
+        assert skipped and skipped[-1]["skipped"] == "no goal latent"
+
+        # Two sub-goals captured from the live camera through the service.
+        assert call(probe, names.GOAL_CAPTURE).success
+        assert call(probe, names.GOAL_CAPTURE).success
+        assert len(goals.sequence.goals) == 2 and goals.sequence.index == 0
+
+        wait_for(lambda: len(planned) >= 10, 240, ">= 10 planning cycles")
+        # Every action reaches the arm: the bridge received and executed each one.
+        wait_for(lambda: bridge.actions_executed >= len(actions) >= 10, 10, "bridge to catch up")
+        assert bridge.actions_executed == len(actions) == planner.actions_published
+        assert bridge.actions_rejected == 0
+
+        assert call(probe, names.GOAL_NEXT).success
+        wait_for(lambda: indices and indices[-1] == 1, 10, "next sub-goal")
+        assert call(probe, names.GOAL_CLEAR).success
+        wait_for(lambda: indices[-1] == -1, 10, "clear")
+        wait_for(lambda: skipped[-1]["skipped"] == "no goal latent", 10, "planner idle")
+
+        # The camera dies: within 2 cycles no more actions, and the planner says why.
+        assert call(probe, names.GOAL_CAPTURE).success
+        resumed = len(planned)
+        wait_for(lambda: len(planned) >= resumed + 2, 120, "planning to resume")
+        runner.nodes["sim_camera"].timer.cancel()
+        stopped_at = planner.cycles
+        wait_for(lambda: planner.cycles >= stopped_at + 4, 30, "four more cycles")
+        late = [int(v["cycle"]) for v in planned if int(v["cycle"]) > stopped_at + 2]
+        assert not late, f"actions planned after the camera stopped: cycles {late}"
+        assert "camera" in skipped[-1]["skipped"]
+        assert bridge.actions_executed == planner.actions_published
