@@ -1,0 +1,65 @@
+"""ModelConfig: which world model a node runs (preset, checkpoint, device, dtype).
+
+Filled from the `camera_encoder` section of config/model.yaml (ROS parameters); the planner
+uses the same dataclass so both nodes always run the same model.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import torch
+
+from vjepa2_ros.config import require
+from vjepa2_ros.model.presets import PRESETS
+from vjepa2_ros.paths import models_dir
+
+DTYPES: dict[str, torch.dtype] = {
+    "float32": torch.float32,
+    "bfloat16": torch.bfloat16,
+    "float16": torch.float16,
+}
+
+# Where `checkpoint: ""` looks, per preset (models/ of the package).
+DEFAULT_CHECKPOINTS: dict[str, str] = {
+    "vitg-ac": "vjepa2-ac-vitg.pt",
+    "small": "vjepa2-ac-small.pt",
+}
+
+_DEVICE_RE = re.compile(r"^(cpu|cuda(:\d+)?)$")
+
+
+@dataclass
+class ModelConfig:
+    preset: str = "small"
+    checkpoint: str = ""  # empty: models/<default for the preset>, random init for small if absent
+    device: str = "cpu"
+    dtype: Literal["float32", "bfloat16", "float16"] = "float32"
+
+    def __post_init__(self) -> None:
+        require(
+            self.preset in PRESETS,
+            f"model preset {self.preset!r} is unknown; choose one of: {', '.join(sorted(PRESETS))}",
+        )
+        require(
+            bool(_DEVICE_RE.match(self.device)),
+            f"model device {self.device!r} is not valid; use cpu, cuda or cuda:N",
+        )
+        require(
+            self.dtype in DTYPES,
+            f"model dtype {self.dtype!r} is not valid; use one of: {', '.join(DTYPES)}",
+        )
+
+    @property
+    def torch_dtype(self) -> torch.dtype:
+        return DTYPES[self.dtype]
+
+    def checkpoint_path(self) -> Path | None:
+        """The checkpoint to load: the configured path, else the preset's file in models/ if present."""
+        if self.checkpoint:
+            return Path(self.checkpoint).expanduser()
+        default = models_dir() / DEFAULT_CHECKPOINTS[self.preset]
+        return default if default.is_file() else None

@@ -1,0 +1,95 @@
+"""The world model the planner rolls out: encoder + AC predictor with layer-normalised latents.
+
+`encode` turns camera frames into the latents that travel on /vjepa2/latent; `step` is one
+imagined step (next latent, next state) for a whole batch of CEM candidates at once. The
+methods do not switch off autograd (post-training backpropagates through `predict`); planners
+wrap calls in `torch.inference_mode()`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from vjepa2_ros.model.predictor import ACPredictor
+from vjepa2_ros.model.preprocess import preprocess_frames
+from vjepa2_ros.model.presets import ModelSpec
+from vjepa2_ros.model.vit import VideoEncoder
+from vjepa2_ros.planning.pose import apply_action
+
+
+def normalize_reps(x: torch.Tensor) -> torch.Tensor:
+    """Layer norm over channels without affine (the reference's normalize_reps)."""
+    return F.layer_norm(x, (x.shape[-1],))
+
+
+class WorldModel(nn.Module):
+    def __init__(self, spec: ModelSpec) -> None:
+        super().__init__()
+        self.spec = spec
+        self.tokens_per_frame = spec.tokens_per_frame
+        self.embed_dim = spec.encoder.dim
+        self.encoder = VideoEncoder(spec)
+        self.predictor = ACPredictor(spec)
+
+    @classmethod
+    def build(
+        cls,
+        spec: ModelSpec,
+        device: torch.device | str = "cpu",
+        dtype: torch.dtype = torch.float32,
+        seed: int | None = 0,
+    ) -> WorldModel:
+        """Random initialisation (PyTorch defaults), deterministic for a given seed."""
+        if str(device) == "meta":
+            with torch.device("meta"):
+                return cls(spec).to(dtype=dtype).eval()
+        gen_state = torch.random.get_rng_state()
+        try:
+            if seed is not None:
+                torch.manual_seed(seed)
+            model = cls(spec)
+        finally:
+            torch.random.set_rng_state(gen_state)
+        return model.to(device=device, dtype=dtype).eval()
+
+    @property
+    def device(self) -> torch.device:
+        return self.predictor.predictor_proj.weight.device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.predictor.predictor_proj.weight.dtype
+
+    def encode_clip(self, clip: torch.Tensor) -> torch.Tensor:
+        """Preprocessed clip [B, 3, tubelet, S, S] -> normalised latents [B, N, D]."""
+        return normalize_reps(self.encoder(clip.to(self.device, self.dtype)))
+
+    def encode(self, frames: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """uint8 RGB frames [B, H, W, 3] (or [H, W, 3]) -> normalised latents [B, N, D].
+
+        Each frame is its own tubelet (repeated), as at planning time in the reference.
+        """
+        if isinstance(frames, np.ndarray):
+            frames = torch.from_numpy(np.ascontiguousarray(frames))
+        clip = preprocess_frames(frames.to(self.device), self.spec.img_size, self.spec.tubelet)
+        return self.encode_clip(clip)
+
+    def predict(
+        self, z_ctx: torch.Tensor, actions: torch.Tensor, states: torch.Tensor
+    ) -> torch.Tensor:
+        """Context latents [B, T*N, D] + actions, states [B, T, 7] -> next frame [B, N, D]."""
+        out = self.predictor(
+            z_ctx.to(self.dtype), actions.to(self.dtype), states.to(self.dtype), last_step_only=True
+        )
+        return normalize_reps(out)
+
+    def step(
+        self, z_ctx: torch.Tensor, actions: torch.Tensor, states: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """One imagined step: (next latent [B, N, D], next state [B, 7])."""
+        z_next = self.predict(z_ctx, actions, states)
+        state_next = apply_action(states[:, -1], actions[:, -1])
+        return z_next, state_next
