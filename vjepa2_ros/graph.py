@@ -55,6 +55,7 @@ NODES: tuple[NodeSpec, ...] = (
 # Command-line tools (not nodes): name -> "module:function".
 CLIS: dict[str, str] = {
     "vjepa2-checkpoint": "vjepa2_ros.model.checkpoint_cli:main",
+    "vjepa2-train": "vjepa2_ros.train.cli:main",
 }
 
 
