@@ -57,9 +57,9 @@ class ModelConfig:
     def torch_dtype(self) -> torch.dtype:
         return DTYPES[self.dtype]
 
-    def checkpoint_path(self) -> Path | None:
+    def checkpoint_path(self, default_dir: Path | None = None) -> Path | None:
         """The checkpoint to load: the configured path, else the preset's file in models/ if present."""
         if self.checkpoint:
             return Path(self.checkpoint).expanduser()
-        default = models_dir() / DEFAULT_CHECKPOINTS[self.preset]
+        default = (default_dir or models_dir()) / DEFAULT_CHECKPOINTS[self.preset]
         return default if default.is_file() else None

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from vjepa2_ros.model.presets import ModelSpec
-from vjepa2_ros.model.rope import grid_positions, rope_tables
+from vjepa2_ros.model.rope import grid_positions, rope_tables, signed_sin
 from vjepa2_ros.model.vit import Block
 
 COND_TOKENS = 2  # action, state (the released model does not use extrinsics)
@@ -54,13 +54,16 @@ class ACPredictor(nn.Module):
             t = t.view(steps, n)
             h = h.view(steps, n)
             w = w.view(steps, n)
-            tc = torch.arange(steps, device=device, dtype=torch.float32)[:, None].expand(steps, COND_TOKENS)
+            tc = torch.arange(steps, device=device, dtype=torch.float32)[:, None].expand(
+                steps, COND_TOKENS
+            )
             zc = torch.zeros(steps, COND_TOKENS, device=device)
             t_all = torch.cat((tc, t), 1).flatten()
             h_all = torch.cat((zc, h), 1).flatten()
             w_all = torch.cat((zc, w), 1).flatten()
             head_dim = self.spec.predictor.dim // self.spec.predictor.heads
             cos, sin = rope_tables(t_all, h_all, w_all, head_dim, self.spec.rope_base, dtype)
+            sin = signed_sin(sin)
             # One step: everyone sees everyone, so no mask and SDPA may use fused kernels.
             mask = None if steps == 1 else block_causal_mask(steps, per_step, device)
             self._cache[key] = (cos, sin, mask)

@@ -19,7 +19,9 @@ def _as_tensor(frames: np.ndarray | torch.Tensor) -> torch.Tensor:
     if isinstance(frames, np.ndarray):
         frames = torch.from_numpy(np.ascontiguousarray(frames))
     if not isinstance(frames, torch.Tensor):
-        raise TypeError(f"frames must be a numpy array or torch tensor, got {type(frames).__name__}")
+        raise TypeError(
+            f"frames must be a numpy array or torch tensor, got {type(frames).__name__}"
+        )
     if frames.dtype != torch.uint8:
         raise ValueError(f"frames must be uint8 RGB (0..255), got dtype {frames.dtype}")
     if frames.ndim == 3:

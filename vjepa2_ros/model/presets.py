@@ -21,7 +21,10 @@ class EncoderSize:
 
     def __post_init__(self) -> None:
         require(self.dim > 0 and self.depth > 0 and self.heads > 0, "encoder sizes must be > 0")
-        require(self.dim % self.heads == 0, f"encoder dim {self.dim} not divisible by heads {self.heads}")
+        require(
+            self.dim % self.heads == 0,
+            f"encoder dim {self.dim} not divisible by heads {self.heads}",
+        )
 
 
 @dataclass(frozen=True)
@@ -34,7 +37,10 @@ class PredictorSize:
 
     def __post_init__(self) -> None:
         require(self.dim > 0 and self.depth > 0 and self.heads > 0, "predictor sizes must be > 0")
-        require(self.dim % self.heads == 0, f"predictor dim {self.dim} not divisible by heads {self.heads}")
+        require(
+            self.dim % self.heads == 0,
+            f"predictor dim {self.dim} not divisible by heads {self.heads}",
+        )
         require(self.max_steps >= 1, "predictor max_steps must be >= 1")
 
 

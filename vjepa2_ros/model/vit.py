@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vjepa2_ros.model.presets import ModelSpec
-from vjepa2_ros.model.rope import apply_rope, grid_positions, rope_tables
+from vjepa2_ros.model.rope import apply_rope_fast, grid_positions, rope_tables, signed_sin
 
 
 class RopeAttention(nn.Module):
@@ -29,13 +29,13 @@ class RopeAttention(nn.Module):
         self,
         x: torch.Tensor,
         cos: torch.Tensor,
-        sin: torch.Tensor,
+        sin: torch.Tensor,  # signed (rope.signed_sin)
         attn_mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
         b, n, c = x.shape
-        q, k, v = self.qkv(x).view(b, n, 3, self.heads, self.head_dim).permute(2, 0, 3, 1, 4)
-        q = apply_rope(q, cos, sin)
-        k = apply_rope(k, cos, sin)
+        qkv = self.qkv(x).view(b, n, 3, self.heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        q, k = apply_rope_fast(qkv[:2], cos, sin).unbind(0)  # q and k in one pass, never v
+        v = qkv[2]
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)
         return self.proj(out.transpose(1, 2).reshape(b, n, c))
 
@@ -71,7 +71,9 @@ class PatchEmbed3D(nn.Module):
 
     def __init__(self, dim: int, patch: int, tubelet: int) -> None:
         super().__init__()
-        self.proj = nn.Conv3d(3, dim, kernel_size=(tubelet, patch, patch), stride=(tubelet, patch, patch))
+        self.proj = nn.Conv3d(
+            3, dim, kernel_size=(tubelet, patch, patch), stride=(tubelet, patch, patch)
+        )
 
     def forward(self, clip: torch.Tensor) -> torch.Tensor:
         return self.proj(clip).flatten(2).transpose(1, 2)
@@ -99,7 +101,8 @@ class VideoEncoder(nn.Module):
             h = h * (self.spec.grid / gh)
             w = w * (self.spec.grid / gw)
             head_dim = self.spec.encoder.dim // self.spec.encoder.heads
-            self._rope_cache[key] = rope_tables(t, h, w, head_dim, self.spec.rope_base, dtype)
+            cos, sin = rope_tables(t, h, w, head_dim, self.spec.rope_base, dtype)
+            self._rope_cache[key] = (cos, signed_sin(sin))
         return self._rope_cache[key]
 
     def forward(self, clip: torch.Tensor) -> torch.Tensor:
