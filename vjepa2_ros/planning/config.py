@@ -1,0 +1,65 @@
+"""PlannerConfig: the planner node's parameters (config/planner.yaml), validated.
+
+The node reads this with `declare_config(node, PlannerConfig, ...)`; `cem_config()` turns the
+named budget plus the per-run settings (seed, warm start, early stop, chunking) into the
+CEMConfig the CEMPlanner takes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from vjepa2_ros.config import ConfigError, require
+from vjepa2_ros.planning.budgets import BUDGETS_FILE, budget_names, load_budget
+from vjepa2_ros.planning.cem import CEMConfig
+
+
+@dataclass
+class PlannerConfig:
+    budget: str = "fast"  # a name in budgets_file: paper, notebook, fast
+    budgets_file: str = BUDGETS_FILE  # in config/ unless a path
+    rate_hz: float = 2.0  # planning cycles per second at most (one action per cycle)
+    max_latent_age_s: float = 1.0  # skip a cycle when the newest latent is older than this
+    max_state_age_s: float = 0.5  # ... or the newest /franka/ee_state is older than this
+    seed: int = 0
+    warm_start: bool = False  # seed each plan with the previous one shifted by a step
+    warm_start_fill: Literal["zero", "repeat"] = "zero"
+    early_stop: bool = False
+    chunk_size: int = 0  # candidates per predictor call; 0: all (lower it if the GPU runs out)
+    start_enabled: bool = True  # plan from start-up, or wait for /vjepa2/planner/enable
+    preset: str = "small"  # world model: vitg-ac (released) or small
+    checkpoint: str = ""  # empty: models/ default for the preset
+    device: str = "cpu"  # cpu, cuda, cuda:0, ...
+    dtype: Literal["float32", "bfloat16", "float16"] = "float32"
+
+    def __post_init__(self) -> None:
+        require(self.rate_hz > 0, f"rate_hz must be > 0, got {self.rate_hz}")
+        require(
+            self.max_latent_age_s > 0,
+            f"max_latent_age_s must be > 0 s, got {self.max_latent_age_s}",
+        )
+        require(
+            self.max_state_age_s > 0, f"max_state_age_s must be > 0 s, got {self.max_state_age_s}"
+        )
+        require(
+            self.chunk_size >= 0, f"chunk_size must be >= 0 (0: no chunking), got {self.chunk_size}"
+        )
+        names = budget_names(self.budgets_file)
+        if self.budget not in names:
+            raise ConfigError(
+                f"planner budget {self.budget!r} is not in {self.budgets_file}; "
+                f"known budgets: {', '.join(names)}"
+            )
+
+    def cem_config(self) -> CEMConfig:
+        """The named budget with this run's seed, warm start, early stop and chunking."""
+        return load_budget(
+            self.budget,
+            self.budgets_file,
+            seed=self.seed,
+            warm_start=self.warm_start,
+            warm_start_fill=self.warm_start_fill,
+            early_stop=self.early_stop,
+            chunk_size=self.chunk_size,
+        )
