@@ -1,0 +1,170 @@
+"""The MJCF of the cell: franky-sim's FR3 on a table, a cup, a box and an exterior camera.
+
+The robot base frame is the MuJoCo world frame: the arm stands on the table top at z = 0, the
+floor is lowered below the table. Object poses come from a seed (`object_poses`).
+"""
+
+from __future__ import annotations
+
+import math
+import xml.etree.ElementTree as ET
+
+import numpy as np
+
+from vjepa2_ros.sim.config import CameraConfig, ObjectsConfig
+
+ROBOT_PREFIX = "robot0_"
+EE_SITE = "ee_site"
+CAMERA = "exterior"
+OBJECTS = ("cup", "box")
+# franky-sim's TCP: flange * (0, 0, 0.1034, rpy 0 0 -pi/4) = hand body frame + 0.1034 m along z.
+TCP_OFFSET_M = 0.1034
+SHADOW_MAP_SIZE, MSAA_SAMPLES = 1024, 2
+TABLE_TOP_Z = 0.0
+TABLE_HEIGHT = 0.75
+# Object geometry (metres, kilograms): small enough for the 8 cm Franka hand, heavy enough to
+# sit still, high friction like rubbery real objects so a 70 N grasp holds them.
+CUP_RADIUS, CUP_HALF_HEIGHT, CUP_MASS = 0.03, 0.045, 0.12
+BOX_HALF, BOX_MASS = 0.025, 0.1
+OBJECT_FRICTION = "1.2 0.02 0.002"
+OBJECT_HALF_HEIGHT = {"cup": CUP_HALF_HEIGHT, "box": BOX_HALF}
+
+
+def _fmt(values) -> str:
+    return " ".join(f"{float(v):.6g}" for v in values)
+
+
+def camera_xyaxes(position, lookat) -> tuple[np.ndarray, np.ndarray]:
+    """MuJoCo camera x and y axes for a camera at `position` looking at `lookat`, z up."""
+    forward = np.asarray(lookat, float) - np.asarray(position, float)
+    forward /= np.linalg.norm(forward)
+    up = np.array([0.0, 0.0, 1.0])
+    x = np.cross(forward, up)
+    if np.linalg.norm(x) < 1e-6:  # looking straight down: pick the base x axis as image up
+        x = np.cross(forward, np.array([1.0, 0.0, 0.0]))
+    x /= np.linalg.norm(x)
+    y = np.cross(x, forward)
+    return x, y
+
+
+def build_scene(sim, camera: CameraConfig) -> None:
+    """Add table, lights, objects, the end-effector site and the camera to a MujocoSimulator."""
+    root = sim.scene
+    world = sim.worldbody
+    for geom in world.findall("geom"):
+        if geom.get("name") == "ground":
+            geom.set("pos", f"0 0 {-TABLE_HEIGHT}")
+    asset = root.find("asset")
+    for tex in asset.findall("texture"):
+        if tex.get("name") == "ground_checker":  # a calm lab floor instead of a blue checker
+            tex.set("rgb1", "0.32 0.32 0.34")
+            tex.set("rgb2", "0.38 0.38 0.4")
+    visual = root.find("visual")
+    # CPU (llvmpipe) rendering cost is dominated by shadow map size and MSAA: franky-sim's
+    # 4096 / 8x took ~4x longer per frame than 1024 / 2x, which looks the same at 256 px.
+    quality = visual.find("quality")
+    quality.set("shadowsize", str(SHADOW_MAP_SIZE))
+    quality.set("offsamples", str(MSAA_SAMPLES))
+    ET.SubElement(visual, "global", offwidth="1024", offheight="1024")
+    ET.SubElement(
+        asset, "texture", name="table_wood", type="2d", builtin="flat", rgb1="0.62 0.5 0.36",
+        rgb2="0.5 0.4 0.28", mark="random", random="0.25", markrgb="0.55 0.44 0.3",
+        width="256", height="256",
+    )  # fmt: skip
+    ET.SubElement(asset, "material", name="table_wood", texture="table_wood", texrepeat="4 4")
+    ET.SubElement(asset, "material", name="cup_red", rgba="0.85 0.12 0.1 1", specular="0.3")
+    ET.SubElement(asset, "material", name="cup_inner", rgba="0.35 0.04 0.03 1")
+    ET.SubElement(asset, "material", name="box_blue", rgba="0.1 0.35 0.85 1", specular="0.2")
+    ET.SubElement(asset, "material", name="box_tape", rgba="0.95 0.85 0.2 1")
+
+    # Table: top surface at z = 0 under the arm, legs to the lowered floor.
+    table = ET.SubElement(world, "body", name="table", pos="0.3 0 0")
+    ET.SubElement(
+        table, "geom", name="table_top", type="box", size="0.5 0.55 0.02", pos="0 0 -0.02",
+        material="table_wood", friction="1 0.005 0.0001",
+    )  # fmt: skip
+    for i, (sx, sy) in enumerate(((1, 1), (1, -1), (-1, 1), (-1, -1))):
+        ET.SubElement(
+            table, "geom", name=f"table_leg{i}", type="box", size="0.03 0.03 0.365",
+            pos=_fmt((0.45 * sx, 0.5 * sy, -0.405)), rgba="0.3 0.3 0.3 1",
+        )  # fmt: skip
+    # A soft overhead light so the arm and the objects are lit from the camera side too.
+    ET.SubElement(
+        world, "light", name="camera_fill", pos=_fmt(camera.position), dir=_fmt(
+            np.asarray(camera.lookat) - np.asarray(camera.position)
+        ), directional="true", diffuse="0.35 0.35 0.35", specular="0 0 0", castshadow="false",
+    )  # fmt: skip
+    ET.SubElement(
+        world, "light", name="overhead", pos="0.4 0 1.6", dir="0 0 -1", diffuse="0.35 0.35 0.33",
+        specular="0.1 0.1 0.1", castshadow="true", cutoff="60", exponent="2",
+    )  # fmt: skip
+
+    cup = ET.SubElement(world, "body", name="cup", pos=f"0.5 0.1 {CUP_HALF_HEIGHT}")
+    ET.SubElement(cup, "freejoint", name="cup_joint")
+    ET.SubElement(
+        cup, "geom", name="cup_geom", type="cylinder", size=f"{CUP_RADIUS} {CUP_HALF_HEIGHT}",
+        mass=str(CUP_MASS), material="cup_red", friction=OBJECT_FRICTION, condim="4",
+        solref="0.005 1",
+    )  # fmt: skip
+    # Visual only: the dark opening and a handle make it read as a cup in the image.
+    ET.SubElement(
+        cup, "geom", name="cup_opening", type="cylinder",
+        size=f"{CUP_RADIUS * 0.8} 0.0015", pos=f"0 0 {CUP_HALF_HEIGHT}", material="cup_inner",
+        contype="0", conaffinity="0", mass="0",
+    )  # fmt: skip
+    ET.SubElement(
+        cup, "geom", name="cup_handle", type="capsule", fromto=_fmt(
+            (CUP_RADIUS + 0.008, 0, -0.018, CUP_RADIUS + 0.008, 0, 0.018)
+        ), size="0.006", material="cup_red", contype="0", conaffinity="0", mass="0",
+    )  # fmt: skip
+
+    box = ET.SubElement(world, "body", name="box", pos=f"0.5 -0.1 {BOX_HALF}")
+    ET.SubElement(box, "freejoint", name="box_joint")
+    ET.SubElement(
+        box, "geom", name="box_geom", type="box", size=_fmt([BOX_HALF] * 3),
+        mass=str(BOX_MASS), material="box_blue", friction=OBJECT_FRICTION, condim="4",
+        solref="0.005 1",
+    )  # fmt: skip
+    ET.SubElement(
+        box, "geom", name="box_tape", type="box", size=f"{BOX_HALF + 0.0005} 0.006 {BOX_HALF + 0.0005}",
+        material="box_tape", contype="0", conaffinity="0", mass="0",
+    )  # fmt: skip
+
+    # The end-effector site on the hand, at franky's TCP (same pose as franky's O_T_EE).
+    for body in world.iter("body"):
+        if body.get("name") == f"{ROBOT_PREFIX}hand":
+            ET.SubElement(body, "site", name=EE_SITE, pos=f"0 0 {TCP_OFFSET_M}", size="0.005")
+            break
+    else:  # pragma: no cover - a franky-sim release with another model layout
+        raise RuntimeError("franky-sim FR3 model has no hand body; cannot place the TCP site")
+
+    x, y = camera_xyaxes(camera.position, camera.lookat)
+    ET.SubElement(
+        world, "camera", name=CAMERA, pos=_fmt(camera.position), xyaxes=_fmt([*x, *y]),
+        fovy=f"{camera.fovy_deg:.6g}",
+    )  # fmt: skip
+
+
+def object_poses(seed: int, objects: ObjectsConfig) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Deterministic cup and box poses on the table from `seed`: {name: (pos[3], quat_wxyz)}.
+
+    Rejection sampling keeps the two objects `min_separation` apart.
+    """
+    rng = np.random.default_rng(seed)
+    for _ in range(1000):
+        xy = rng.uniform(
+            [objects.x_range[0], objects.y_range[0]],
+            [objects.x_range[1], objects.y_range[1]],
+            size=(2, 2),
+        )
+        if np.linalg.norm(xy[0] - xy[1]) >= objects.min_separation:
+            break
+    else:  # the config check makes this unreachable for sane ranges
+        raise RuntimeError("could not place the cup and the box apart; widen objects ranges")
+    yaws = rng.uniform(objects.yaw_range[0], objects.yaw_range[1], size=2)
+    poses = {}
+    for i, name in enumerate(OBJECTS):
+        pos = np.array([xy[i, 0], xy[i, 1], TABLE_TOP_Z + OBJECT_HALF_HEIGHT[name]])
+        quat = np.array([math.cos(yaws[i] / 2), 0.0, 0.0, math.sin(yaws[i] / 2)])
+        poses[name] = (pos, quat)
+    return poses
