@@ -7,6 +7,7 @@ its parameters from config/ (the same files), plus optional RViz and `ros2 bag r
 from __future__ import annotations
 
 import os
+import time
 
 from ament_index_python.packages import get_package_share_directory
 from launch.actions import DeclareLaunchArgument, ExecuteProcess, OpaqueFunction
@@ -15,6 +16,7 @@ from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
 from launch import LaunchDescription
+from vjepa2_ros.data.topics import record_topics
 from vjepa2_ros.graph import nodes_for
 
 SHARE = get_package_share_directory("vjepa2_ros")
@@ -34,6 +36,8 @@ ARGUMENTS = {
     "budget": ("", "CEM budget from config/budgets.yaml (paper, notebook, fast)"),
     "rviz": ("false", "open RViz with config/vjepa2.rviz"),
     "record": ("false", "record the evaluation topics with ros2 bag record (MCAP)"),
+    "record_latents": ("false", "with record:=true, also record /vjepa2/latent (large)"),
+    "record_dir": ("runs", "with record:=true, the folder the bag is created in"),
     "goal_dir": ("", "folder of goal images, loaded in name order as sub-goals"),
 }
 
@@ -50,23 +54,9 @@ OVERRIDES = {
     "goal_server": {"goal_dir": "goal_dir"},
 }
 
-RECORD_TOPICS = [
-    "/camera/image_raw",
-    "/camera/camera_info",
-    "/vjepa2/goal/image",
-    "/vjepa2/goal/index",
-    "/vjepa2/action",
-    "/franka/ee_state",
-    "/franka/ee_pose",
-    "/joint_states",
-    "/vjepa2/planner/diagnostics",
-    "/diagnostics",
-    "/sim/ground_truth",
-]
-
 
 def _nodes(context):
-    use_sim = LaunchConfiguration("use_sim").perform(context).lower() in ("1", "true", "yes")
+    use_sim = _truthy(context, "use_sim")
     actions = []
     for spec in nodes_for(use_sim):
         params: list = [os.path.join(SHARE, "config", spec.config)]
@@ -92,6 +82,25 @@ def _nodes(context):
     return actions
 
 
+def _truthy(context, name: str) -> bool:
+    return LaunchConfiguration(name).perform(context).lower() in ("1", "true", "yes")
+
+
+def _record(context):
+    """`ros2 bag record` of the evaluation topics (vjepa2_ros/data/topics.py) into a new bag."""
+    if not _truthy(context, "record"):
+        return []
+    topics = list(record_topics(include_latents=_truthy(context, "record_latents")))
+    name = time.strftime("vjepa2_%Y%m%d_%H%M%S")
+    out = os.path.join(LaunchConfiguration("record_dir").perform(context), name)
+    return [
+        ExecuteProcess(
+            cmd=["ros2", "bag", "record", "-s", "mcap", "-o", out, *topics],
+            output="screen",
+        )
+    ]
+
+
 def generate_launch_description() -> LaunchDescription:
     return LaunchDescription(
         [
@@ -108,10 +117,6 @@ def generate_launch_description() -> LaunchDescription:
                 arguments=["-d", os.path.join(SHARE, "config", "vjepa2.rviz")],
                 condition=IfCondition(LaunchConfiguration("rviz")),
             ),
-            ExecuteProcess(
-                cmd=["ros2", "bag", "record", "-s", "mcap", "-o", "runs/bag", *RECORD_TOPICS],
-                output="screen",
-                condition=IfCondition(LaunchConfiguration("record")),
-            ),
+            OpaqueFunction(function=_record),
         ]
     )
