@@ -111,7 +111,7 @@ def test_checkpoint_loads_with_the_world_model_loader(tmp_path, episodes):
     checkpoint = pytest.importorskip(
         "vjepa2_ros.model.checkpoint", reason="needs the model branch's checkpoint loader"
     )
-    trainer = Trainer(config(tmp_path, steps=3), spec=TINY)
+    trainer = Trainer(config(tmp_path, steps=3, warmup_steps=1), spec=TINY)
     trainer.train(trainer.prepare(episodes))
     path = trainer.save(tmp_path / "model.pt", with_optimizer=False)
     model = checkpoint.load_world_model(path, preset=TINY)
