@@ -55,6 +55,8 @@ NODES: tuple[NodeSpec, ...] = (
 # Command-line tools (not nodes): name -> "module:function".
 CLIS: dict[str, str] = {
     "vjepa2-checkpoint": "vjepa2_ros.model.checkpoint_cli:main",
+    "vjepa2-train": "vjepa2_ros.train.cli:main",
+    "vjepa2-collect": "vjepa2_ros.train.collect:main",
     "vjepa2-eval": "vjepa2_ros.evaluation.cli:main",
     # The bag recorder node, for installs without rosbag2 (`ros2 run vjepa2_ros vjepa2-record`).
     "vjepa2-record": "vjepa2_ros.nodes.recorder:main",

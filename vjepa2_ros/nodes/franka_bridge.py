@@ -1,0 +1,320 @@
+"""franka_bridge: /vjepa2/action -> safety filter -> franky; robot state out at >= 50 Hz.
+
+Callback groups keep the arm honest: the state timer (state, watchdog, diagnostics) runs in its
+own group so state keeps flowing while a motion or homing is under way; actions, home and
+recover share a command group (one at a time); stop has its own group so it is never queued
+behind a running command. Needs a MultiThreadedExecutor (main() uses one).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from geometry_msgs.msg import PoseStamped
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.node import Node
+from rclpy.qos import QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import JointState
+from std_srvs.srv import Trigger
+
+from vjepa2_ros.nodes.conversions import (
+    ACTION_NAMES,
+    STATE_NAMES,
+    msg_to_vector,
+    stamp_to_sec,
+    vector_to_msg,
+)
+from vjepa2_ros.nodes.params import declare_config, node_parameters
+from vjepa2_ros.robot.config import RobotConfig
+from vjepa2_ros.robot.franky_backend import FrankaBackend, RobotError, RobotSample
+from vjepa2_ros.robot.gripper import GripperHysteresis
+from vjepa2_ros.robot.pose import quaternion_xyzw
+from vjepa2_ros.robot.safety import SafetyFilter, Verdict
+
+NODE_NAME = "franka_bridge"
+
+
+class FrankaBridgeNode(Node):
+    """The only node that moves the arm. States: ok | stopped | error | disconnected."""
+
+    def __init__(self, **kwargs) -> None:
+        overrides = kwargs.pop("parameter_overrides", None) or {}
+        super().__init__(NODE_NAME, **kwargs)
+        self.config: RobotConfig = declare_config(self, RobotConfig, overrides)
+        cfg = self.config
+        self.backend = FrankaBackend(cfg)
+        self.safety = SafetyFilter(cfg.safety)
+        self.gripper_logic = GripperHysteresis(cfg.gripper)
+
+        self.state = "disconnected"
+        self.safety_event = ""
+        self.error_reason = ""
+        self.actions_executed = 0
+        self.actions_rejected = 0
+        self._last_sample: RobotSample | None = None
+        self._last_action_time: float | None = None  # monotonic, of the last executed action
+        self._motion_active = False
+        self._flag_lock = threading.Lock()
+
+        state_group = MutuallyExclusiveCallbackGroup()
+        command_group = MutuallyExclusiveCallbackGroup()
+        stop_group = MutuallyExclusiveCallbackGroup()
+        qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+        self.pub_state = self.create_publisher(JointState, "/franka/ee_state", qos)
+        self.pub_pose = self.create_publisher(PoseStamped, "/franka/ee_pose", qos)
+        self.pub_joints = self.create_publisher(JointState, "/joint_states", qos)
+        self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", qos)
+        self.create_subscription(
+            JointState, "/vjepa2/action", self._on_action, qos, callback_group=command_group
+        )
+        self.create_service(Trigger, "/franka/stop", self._on_stop, callback_group=stop_group)
+        self.create_service(
+            Trigger, "/franka/recover", self._on_recover, callback_group=command_group
+        )
+        self.create_service(Trigger, "/franka/home", self._on_home, callback_group=command_group)
+        self.create_timer(1.0 / cfg.state_rate_hz, self._on_state_timer, state_group)
+        self.create_timer(1.0 / cfg.diagnostics_rate_hz, self.publish_diagnostics, state_group)
+        self.create_timer(cfg.reconnect_period_s, self._try_connect, command_group)
+        self._try_connect()
+
+    # ---- connection -------------------------------------------------------------------------
+    def _try_connect(self) -> None:
+        if self.backend.connected:
+            return
+        try:
+            self.backend.connect()
+        except RobotError as exc:
+            if self.error_reason != str(exc):
+                self.get_logger().error(
+                    f"{exc}; retrying every {self.config.reconnect_period_s} s "
+                    "(check robot_ip, the FCI mode in Desk, or start the simulator)"
+                )
+            self.error_reason = str(exc)
+            self._set_state("disconnected", "")
+            return
+        self.error_reason = ""
+        self.gripper_logic.reset()
+        self._set_state("ok", "")
+        self.get_logger().info(f"connected to the robot at {self.config.robot_ip}")
+
+    # ---- state ------------------------------------------------------------------------------
+    def _on_state_timer(self) -> None:
+        if not self.backend.connected:
+            return
+        try:
+            sample = self.backend.read_state()
+            running = self.backend.poll()
+        except RobotError as exc:
+            self._fail(exc)
+            return
+        self._last_sample = sample
+        self._publish_sample(sample)
+        with self._flag_lock:
+            self._motion_active = running
+            last = self._last_action_time
+        timeout = self.config.safety.watchdog_timeout_s
+        if running and last is not None and time.monotonic() - last > timeout:
+            self._halt(f"watchdog: no action for {timeout} s")
+
+    def _publish_sample(self, sample: RobotSample) -> None:
+        cfg = self.config
+        stamp = self.get_clock().now().to_msg()
+        self.pub_state.publish(vector_to_msg(sample.ee_state, STATE_NAMES, stamp, cfg.base_frame))
+        pose = PoseStamped()
+        pose.header.stamp = stamp
+        pose.header.frame_id = cfg.base_frame
+        x, y, z = (float(v) for v in sample.ee_state[:3])
+        pose.pose.position.x, pose.pose.position.y, pose.pose.position.z = x, y, z
+        qx, qy, qz, qw = (float(v) for v in quaternion_xyzw(sample.ee_state))
+        o = pose.pose.orientation
+        o.x, o.y, o.z, o.w = qx, qy, qz, qw
+        self.pub_pose.publish(pose)
+        joints = JointState()
+        joints.header.stamp = stamp
+        joints.name = cfg.joint_names
+        joints.position = [float(q) for q in sample.joint_positions]
+        if np.isfinite(sample.gripper_width):
+            joints.name += cfg.finger_names
+            joints.position += [sample.gripper_width / 2.0] * 2
+        self.pub_joints.publish(joints)
+
+    # ---- actions ----------------------------------------------------------------------------
+    def _on_action(self, msg: JointState) -> None:
+        if self.state != "ok":
+            hint = {
+                "stopped": "call /franka/recover",
+                "error": "call /franka/recover",
+                "disconnected": "waiting for the robot",
+            }[self.state]
+            self._reject(f"rejected: {self.state}", f"robot is {self.state}: {hint}")
+            return
+        sample = self._last_sample
+        if sample is None:
+            self._reject("rejected: no state", "no robot state read yet")
+            return
+        try:
+            action = msg_to_vector(msg, ACTION_NAMES)
+        except ValueError as exc:
+            self._reject("rejected: length", f"bad action message: {exc}")
+            return
+        now = self.get_clock().now().nanoseconds * 1e-9
+        verdict = self.safety.check(action, stamp_to_sec(msg.header.stamp), now, sample.ee_state)
+        if not verdict.ok:
+            self._reject(verdict.event, verdict.detail)
+            return
+        self._execute(verdict, stamp_to_sec(msg.header.stamp))
+
+    def _execute(self, verdict: Verdict, stamp: float) -> None:
+        try:
+            self.backend.move_to(verdict.target)
+            command = self.gripper_logic.decide(float(verdict.target[6]))
+            if command is not None:
+                self.backend.gripper(command)
+        except RobotError as exc:
+            self.gripper_logic.reset()
+            self._fail(exc)
+            return
+        self.safety.commit(stamp)
+        with self._flag_lock:
+            self._last_action_time = time.monotonic()
+            self._motion_active = True
+            self.actions_executed += 1
+        if verdict.event:
+            self.get_logger().warning(f"{verdict.event}: {verdict.detail}")
+        self.safety_event = verdict.event
+        if verdict.event:
+            self.publish_diagnostics()
+
+    def _reject(self, event: str, detail: str) -> None:
+        with self._flag_lock:
+            self.actions_rejected += 1
+        self.safety_event = event
+        self.get_logger().warning(f"{event}: {detail}; the arm was not moved")
+        self.publish_diagnostics()
+
+    # ---- stop / recover / home --------------------------------------------------------------
+    def _halt(self, reason: str) -> None:
+        try:
+            self.backend.stop()
+        except RobotError as exc:
+            self._fail(exc)
+            return
+        with self._flag_lock:
+            self._motion_active = False
+            self._last_action_time = None
+        self.safety_event = reason
+        self.get_logger().warning(f"motion stopped: {reason}")
+        self.publish_diagnostics()
+
+    def _on_stop(self, _request, response):
+        if not self.backend.connected:
+            response.success, response.message = False, "not connected to the robot"
+            return response
+        self._set_state("stopped", "stopped: /franka/stop")
+        self._halt("stopped: /franka/stop")
+        response.success = self.state == "stopped"
+        response.message = (
+            "stopped; actions are rejected until /franka/recover"
+            if response.success
+            else f"stop failed: {self.error_reason}"
+        )
+        return response
+
+    def _on_recover(self, _request, response):
+        if not self.backend.connected:
+            response.success, response.message = False, "not connected to the robot"
+            return response
+        try:
+            self.backend.recover()
+        except RobotError as exc:
+            self._fail(exc)
+            response.success, response.message = False, str(exc)
+            return response
+        self.error_reason = ""
+        self.gripper_logic.reset()
+        with self._flag_lock:
+            self._last_action_time = None
+        self._set_state("ok", "")
+        self.get_logger().info("recovered: accepting actions")
+        response.success, response.message = True, "recovered; accepting actions"
+        return response
+
+    def _on_home(self, _request, response):
+        if self.state != "ok":
+            response.success = False
+            response.message = f"robot is {self.state}: call /franka/recover first"
+            return response
+        self.get_logger().info(f"homing to {list(self.config.safety.home_joints)}")
+        try:
+            self.backend.home()
+            self.backend.gripper("open")
+        except RobotError as exc:
+            self._fail(exc)
+            response.success, response.message = False, str(exc)
+            return response
+        self.gripper_logic.reset()
+        self.gripper_logic.last = "open"
+        response.success, response.message = True, "at home"
+        return response
+
+    # ---- diagnostics ------------------------------------------------------------------------
+    def _fail(self, exc: RobotError) -> None:
+        self.error_reason = str(exc)
+        self.get_logger().error(f"robot error: {exc}; call /franka/recover")
+        self._set_state("error", f"error: {exc}")
+
+    def _set_state(self, state: str, event: str) -> None:
+        changed = state != self.state or event != self.safety_event
+        self.state = state
+        if event or state == "ok":
+            self.safety_event = event
+        if changed:
+            self.publish_diagnostics()
+
+    def publish_diagnostics(self) -> None:
+        level = {
+            "ok": DiagnosticStatus.OK,
+            "stopped": DiagnosticStatus.WARN,
+            "error": DiagnosticStatus.ERROR,
+            "disconnected": DiagnosticStatus.ERROR,
+        }[self.state]
+        status = DiagnosticStatus(
+            level=level,
+            name=NODE_NAME,
+            message=self.error_reason or self.state,
+            hardware_id=self.config.robot_ip,
+        )
+        values = {
+            "state": self.state,
+            "safety_event": self.safety_event,
+            "actions_executed": str(self.actions_executed),
+            "actions_rejected": str(self.actions_rejected),
+        }
+        status.values = [KeyValue(key=k, value=v) for k, v in values.items()]
+        msg = DiagnosticArray(status=[status])
+        msg.header.stamp = self.get_clock().now().to_msg()
+        self.pub_diag.publish(msg)
+
+    def destroy_node(self) -> None:
+        self.backend.disconnect()
+        super().destroy_node()
+
+
+def main(args=None) -> None:
+    rclpy.init(args=args)
+    node = FrankaBridgeNode(parameter_overrides=node_parameters("robot.yaml", NODE_NAME))
+    executor = MultiThreadedExecutor(num_threads=4)
+    executor.add_node(node)
+    try:
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node.destroy_node()
+        if rclpy.ok():
+            rclpy.shutdown()

@@ -1,0 +1,76 @@
+"""`RobotConfig`: everything the Franka bridge reads from config/robot.yaml, validated."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from vjepa2_ros.config import require
+from vjepa2_ros.robot.gripper import GripperConfig
+from vjepa2_ros.robot.safety import SafetyConfig
+
+
+@dataclass
+class RobotConfig:
+    """Connection, dynamics, collision behaviour, state publishing, safety and gripper."""
+
+    robot_ip: str = "127.0.0.2"  # FR3/Panda FCI address, or the franky-sim host with use_sim
+    use_sim: bool = True  # franky-sim: no realtime kernel needed
+    relative_dynamics_factor: float = 0.2  # scales franky's velocity/acceleration/jerk limits
+    # Collision behaviour (libfranka set_collision_behavior): contact beyond these stops the arm.
+    torque_threshold_nm: tuple[float, float, float, float, float, float, float] = (
+        20.0,
+        20.0,
+        18.0,
+        18.0,
+        16.0,
+        14.0,
+        12.0,
+    )
+    force_threshold_n: tuple[float, float, float, float, float, float] = (
+        20.0,
+        20.0,
+        20.0,
+        25.0,
+        25.0,
+        25.0,
+    )
+    state_rate_hz: float = 100.0  # /franka/ee_state, /franka/ee_pose, /joint_states
+    diagnostics_rate_hz: float = 2.0
+    reconnect_period_s: float = 2.0  # retry interval while the robot is unreachable
+    home_timeout_s: float = 15.0
+    base_frame: str = "fr3_link0"
+    joint_prefix: str = "fr3"  # joint names <prefix>_joint1..7, <prefix>_finger_joint1..2
+    safety: SafetyConfig = field(default_factory=SafetyConfig)
+    gripper: GripperConfig = field(default_factory=GripperConfig)
+
+    def __post_init__(self) -> None:
+        require(bool(self.robot_ip.strip()), "robot_ip is empty: set the robot's FCI address")
+        require(
+            0.0 < self.relative_dynamics_factor <= 1.0,
+            f"relative_dynamics_factor must be in (0, 1], got {self.relative_dynamics_factor}",
+        )
+        require(
+            all(np.isfinite(t) and t > 0 for t in self.torque_threshold_nm),
+            f"torque_threshold_nm must be 7 positive values (Nm), got {self.torque_threshold_nm}",
+        )
+        require(
+            all(np.isfinite(f) and f > 0 for f in self.force_threshold_n),
+            f"force_threshold_n must be 6 positive values (N), got {self.force_threshold_n}",
+        )
+        require(
+            self.state_rate_hz >= 50.0,
+            f"state_rate_hz must be >= 50 (the planner needs fresh state), got {self.state_rate_hz}",
+        )
+        for name in ("diagnostics_rate_hz", "reconnect_period_s", "home_timeout_s"):
+            value = getattr(self, name)
+            require(value > 0, f"{name} must be > 0, got {value}")
+
+    @property
+    def joint_names(self) -> list[str]:
+        return [f"{self.joint_prefix}_joint{i}" for i in range(1, 8)]
+
+    @property
+    def finger_names(self) -> list[str]:
+        return [f"{self.joint_prefix}_finger_joint{i}" for i in (1, 2)]

@@ -1,0 +1,46 @@
+"""End-effector pose <-> the model's state vector, in numpy (no torch, no rclpy).
+
+State convention (VJEPA2_AC.md): [x, y, z, roll, pitch, yaw] with extrinsic xyz Euler angles
+(scipy "xyz"), base frame, metres and radians. An action's rotation delta is R_delta with
+R_next = R_delta @ R_now, also as xyz Euler angles; its translation is added in the base frame.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.spatial.transform import Rotation
+
+
+def matrix_to_pose(matrix: np.ndarray) -> np.ndarray:
+    """A 4x4 homogeneous transform -> [x, y, z, roll, pitch, yaw]."""
+    matrix = np.asarray(matrix, dtype=np.float64)
+    euler = Rotation.from_matrix(matrix[:3, :3]).as_euler("xyz")
+    return np.concatenate([matrix[:3, 3], euler])
+
+
+def pose_to_matrix(pose: np.ndarray) -> np.ndarray:
+    """[x, y, z, roll, pitch, yaw] -> a 4x4 homogeneous transform."""
+    pose = np.asarray(pose, dtype=np.float64)
+    matrix = np.eye(4)
+    matrix[:3, :3] = Rotation.from_euler("xyz", pose[3:6]).as_matrix()
+    matrix[:3, 3] = pose[:3]
+    return matrix
+
+
+def rotation_angle(euler_delta: np.ndarray) -> float:
+    """The angle (rad) of the rotation given as xyz Euler angles: how far an action turns the hand."""
+    return float(Rotation.from_euler("xyz", np.asarray(euler_delta, dtype=np.float64)).magnitude())
+
+
+def apply_delta(pose: np.ndarray, delta: np.ndarray) -> np.ndarray:
+    """The pose an action [dx dy dz droll dpitch dyaw] leads to from `pose` (base-frame delta)."""
+    pose = np.asarray(pose, dtype=np.float64)
+    delta = np.asarray(delta, dtype=np.float64)
+    r_now = Rotation.from_euler("xyz", pose[3:6])
+    r_next = Rotation.from_euler("xyz", delta[3:6]) * r_now
+    return np.concatenate([pose[:3] + delta[:3], r_next.as_euler("xyz")])
+
+
+def quaternion_xyzw(pose: np.ndarray) -> np.ndarray:
+    """The orientation of `pose` as a unit quaternion (x, y, z, w), for geometry_msgs/Pose."""
+    return Rotation.from_euler("xyz", np.asarray(pose, dtype=np.float64)[3:6]).as_quat()

@@ -1,0 +1,173 @@
+"""The bridge's safety filter: every action passes here before anything reaches the robot.
+
+`SafetyFilter.check` is pure (no robot, no clock, no ROS): given the action, its stamp, the time
+now and the measured end-effector state, it returns a `Verdict` saying whether to execute, what
+to execute (possibly clipped to the workspace) and a short event string for diagnostics.
+Rejections (`rejected: ...`) never move the arm; clipping (`clipped: workspace`) is only done in
+`workspace_mode: clip`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+from vjepa2_ros.config import require
+from vjepa2_ros.robot.pose import apply_delta, rotation_angle
+
+ACTION_SIZE = 7  # dx dy dz droll dpitch dyaw dgripper
+STATE_SIZE = 7  # x y z roll pitch yaw gripper
+
+
+@dataclass
+class SafetyConfig:
+    """Limits applied to every action (config/robot.yaml `safety.*`)."""
+
+    workspace_min: tuple[float, float, float] = (0.25, -0.45, 0.05)  # m, base frame
+    workspace_max: tuple[float, float, float] = (0.80, 0.45, 0.75)
+    workspace_mode: Literal["clip", "reject"] = "clip"
+    max_translation_m: float = 0.10  # norm of one action's xyz delta
+    max_rotation_rad: float = 0.35  # angle of one action's rotation delta
+    max_speed_m_s: float = 0.25  # end-effector translation speed cap (motion generator limit)
+    max_angular_speed_rad_s: float = 1.0
+    max_action_age_s: float = 0.5  # older (or this far in the future) stamps are stale
+    watchdog_timeout_s: float = 1.0  # stop a running motion when no action came for this long
+    home_joints: tuple[float, float, float, float, float, float, float] = (
+        0.0,
+        0.0,
+        0.0,
+        -1.57,
+        0.0,
+        1.57,
+        0.785,
+    )
+
+    def __post_init__(self) -> None:
+        lo, hi = np.asarray(self.workspace_min), np.asarray(self.workspace_max)
+        require(
+            bool(np.all(np.isfinite(lo)) and np.all(np.isfinite(hi)) and np.all(lo < hi)),
+            f"safety.workspace_min {list(self.workspace_min)} must be below workspace_max "
+            f"{list(self.workspace_max)} on every axis (metres, base frame)",
+        )
+        for name in (
+            "max_translation_m",
+            "max_rotation_rad",
+            "max_speed_m_s",
+            "max_angular_speed_rad_s",
+            "max_action_age_s",
+            "watchdog_timeout_s",
+        ):
+            value = getattr(self, name)
+            require(np.isfinite(value) and value > 0, f"safety.{name} must be > 0, got {value}")
+        require(
+            all(np.isfinite(q) for q in self.home_joints),
+            f"safety.home_joints must be 7 finite joint angles (rad), got {self.home_joints}",
+        )
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What to do with one action.
+
+    ok: execute it. action: the 7-D action to execute (clipped in clip mode), None when rejected.
+    target: the absolute end-effector target [x y z roll pitch yaw gripper] the action leads to
+    (gripper = target closedness in [0, 1]), None when rejected. event: "" for a clean action,
+    "clipped: workspace" or "rejected: <reason>".
+    """
+
+    ok: bool
+    action: np.ndarray | None = None
+    target: np.ndarray | None = None
+    event: str = ""
+    detail: str = field(default="", compare=False)  # a sentence for the log
+
+    @staticmethod
+    def reject(reason: str, detail: str) -> Verdict:
+        return Verdict(ok=False, event=f"rejected: {reason}", detail=detail)
+
+
+class SafetyFilter:
+    """Checks actions against `SafetyConfig`; remembers the stamp of the last executed action."""
+
+    def __init__(self, config: SafetyConfig) -> None:
+        self.config = config
+        self._lo = np.asarray(config.workspace_min, dtype=np.float64)
+        self._hi = np.asarray(config.workspace_max, dtype=np.float64)
+        self.last_executed_stamp: float | None = None
+
+    def commit(self, stamp: float) -> None:
+        """Record that the action stamped `stamp` was sent to the robot (out-of-order guard)."""
+        self.last_executed_stamp = stamp
+
+    def check(self, action, stamp: float, now: float, current_state) -> Verdict:
+        """Decide on one action. `stamp` and `now` in seconds on the same clock."""
+        cfg = self.config
+        action = np.asarray(action, dtype=np.float64).reshape(-1)
+        state = np.asarray(current_state, dtype=np.float64).reshape(-1)
+        if action.size != ACTION_SIZE:
+            return Verdict.reject(
+                "length",
+                f"action has {action.size} values, expected {ACTION_SIZE} "
+                "(dx dy dz droll dpitch dyaw gripper)",
+            )
+        if not np.all(np.isfinite(action)):
+            kind = "nan" if np.any(np.isnan(action)) else "inf"
+            return Verdict.reject(kind, f"action contains {kind}: {action.tolist()}")
+        if state.size != STATE_SIZE or not np.all(np.isfinite(state)):
+            return Verdict.reject("state", f"robot state unusable: {state.tolist()}")
+        if not np.isfinite(stamp):
+            return Verdict.reject("stale", "action stamp is not a finite time")
+        age = now - stamp
+        if age > cfg.max_action_age_s:
+            return Verdict.reject(
+                "stale",
+                f"action is {age:.3f} s old (limit safety.max_action_age_s = "
+                f"{cfg.max_action_age_s} s); stamp actions with the current time",
+            )
+        if age < -cfg.max_action_age_s:
+            return Verdict.reject(
+                "future",
+                f"action stamp is {-age:.3f} s in the future: are the clocks synchronised?",
+            )
+        if self.last_executed_stamp is not None and stamp <= self.last_executed_stamp:
+            return Verdict.reject(
+                "out-of-order",
+                f"action stamp {stamp:.6f} is not newer than the last executed "
+                f"{self.last_executed_stamp:.6f}",
+            )
+        translation = float(np.linalg.norm(action[:3]))
+        if translation > cfg.max_translation_m:
+            return Verdict.reject(
+                "oversize translation",
+                f"action moves {translation:.4f} m, limit safety.max_translation_m = "
+                f"{cfg.max_translation_m} m",
+            )
+        angle = rotation_angle(action[3:6])
+        if angle > cfg.max_rotation_rad:
+            return Verdict.reject(
+                "oversize rotation",
+                f"action turns {angle:.4f} rad, limit safety.max_rotation_rad = "
+                f"{cfg.max_rotation_rad} rad",
+            )
+
+        target_pose = apply_delta(state[:6], action[:6])
+        event = ""
+        detail = ""
+        outside = bool(np.any(target_pose[:3] < self._lo) or np.any(target_pose[:3] > self._hi))
+        if outside:
+            where = f"target {np.round(target_pose[:3], 4).tolist()} outside the workspace box"
+            if cfg.workspace_mode == "reject":
+                return Verdict.reject("workspace", where)
+            target_pose[:3] = np.clip(target_pose[:3], self._lo, self._hi)
+            action = action.copy()
+            action[:3] = target_pose[:3] - state[:3]
+            if float(np.linalg.norm(action[:3])) > cfg.max_translation_m:
+                return Verdict.reject(
+                    "workspace", f"{where}; the clipped move is larger than max_translation_m"
+                )
+            event, detail = "clipped: workspace", f"{where}; clipped to the box"
+        closedness = float(np.clip(state[6] + action[6], 0.0, 1.0))
+        target = np.concatenate([target_pose, [closedness]])
+        return Verdict(ok=True, action=action, target=target, event=event, detail=detail)
