@@ -114,3 +114,4 @@ def test_full_graph_plans_acts_and_stops_on_a_dead_camera(tmp_path):
         assert not late, f"actions planned after the camera stopped: cycles {late}"
         assert "camera" in skipped[-1]["skipped"]
         assert bridge.actions_executed == planner.actions_published
+        assert not runner.errors, f"callbacks raised: {runner.errors}"

@@ -7,12 +7,16 @@ same sources the launch file uses, so the demo runs what a ROS 2 install launche
 from __future__ import annotations
 
 import importlib
+import logging
 import threading
+import traceback
 from collections.abc import Iterable
 from typing import Any
 
 from vjepa2_ros.graph import NodeSpec, nodes_for
 from vjepa2_ros.nodes.params import node_parameters
+
+log = logging.getLogger(__name__)
 
 
 def node_class(spec: NodeSpec):
@@ -39,6 +43,7 @@ class GraphRunner:
         rclpy.init(context=self.context)
         self.executor = MultiThreadedExecutor(num_threads=num_threads, context=self.context)
         self.nodes: dict[str, Any] = {}
+        self.errors: list[BaseException] = []  # exceptions raised by callbacks, in order
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
 
@@ -64,7 +69,11 @@ class GraphRunner:
     def spin_in_background(self) -> None:
         def spin() -> None:
             while not self._stop.is_set() and self.context.ok():
-                self.executor.spin_once(timeout_sec=0.05)
+                try:
+                    self.executor.spin_once(timeout_sec=0.05)
+                except Exception as exc:  # as with one process per node: the others go on
+                    self.errors.append(exc)
+                    log.error("callback failed: %s", "".join(traceback.format_exception(exc)))
 
         self._thread = threading.Thread(target=spin, name="graph-executor", daemon=True)
         self._thread.start()
