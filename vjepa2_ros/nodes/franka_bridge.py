@@ -60,6 +60,7 @@ class FrankaBridgeNode(Node):
         self._last_action_time: float | None = None  # monotonic, of the last executed action
         self._motion_active = False
         self._flag_lock = threading.Lock()
+        self._closing = False  # set by destroy_node: callbacks still in flight do nothing
 
         state_group = MutuallyExclusiveCallbackGroup()
         command_group = MutuallyExclusiveCallbackGroup()
@@ -84,7 +85,7 @@ class FrankaBridgeNode(Node):
 
     # ---- connection -------------------------------------------------------------------------
     def _try_connect(self) -> None:
-        if self.backend.connected:
+        if self._closing or self.backend.connected:
             return
         try:
             self.backend.connect()
@@ -104,13 +105,14 @@ class FrankaBridgeNode(Node):
 
     # ---- state ------------------------------------------------------------------------------
     def _on_state_timer(self) -> None:
-        if not self.backend.connected:
+        if self._closing or not self.backend.connected:
             return
         try:
             sample = self.backend.read_state()
             running = self.backend.poll()
         except RobotError as exc:
-            self._fail(exc)
+            if not self._closing:
+                self._fail(exc)
             return
         self._last_sample = sample
         self._publish_sample(sample)
@@ -134,13 +136,13 @@ class FrankaBridgeNode(Node):
         o = pose.pose.orientation
         o.x, o.y, o.z, o.w = qx, qy, qz, qw
         self.pub_pose.publish(pose)
-        joints = JointState()
-        joints.header.stamp = stamp
-        joints.name = cfg.joint_names
-        joints.position = [float(q) for q in sample.joint_positions]
+        names = cfg.joint_names
+        positions = [float(q) for q in sample.joint_positions]
         if np.isfinite(sample.gripper_width):
-            joints.name += cfg.finger_names
-            joints.position += [sample.gripper_width / 2.0] * 2
+            names += cfg.finger_names
+            positions += [sample.gripper_width / 2.0] * 2
+        joints = JointState(name=names, position=positions)
+        joints.header.stamp = stamp
         self.pub_joints.publish(joints)
 
     # ---- actions ----------------------------------------------------------------------------
@@ -301,8 +303,9 @@ class FrankaBridgeNode(Node):
         self.pub_diag.publish(msg)
 
     def destroy_node(self) -> None:
-        self.backend.disconnect()
+        self._closing = True
         super().destroy_node()
+        self.backend.disconnect()
 
 
 def main(args=None) -> None:

@@ -33,7 +33,7 @@ class SafetyConfig:
     max_speed_m_s: float = 0.25  # end-effector translation speed cap (motion generator limit)
     max_angular_speed_rad_s: float = 1.0
     max_action_age_s: float = 0.5  # older (or this far in the future) stamps are stale
-    watchdog_timeout_s: float = 1.0  # stop a running motion when no action came for this long
+    watchdog_timeout_s: float = 2.0  # stop a motion still running this long after the last action
     home_joints: tuple[float, float, float, float, float, float, float] = (
         0.0,
         0.0,
