@@ -275,3 +275,15 @@ def test_memory_budget_sizes_chunks():
     cfg = PlannerConfig(budget="paper", memory_budget_gb=1.0, dtype="bfloat16")
     assert cfg.cem_config(vitg).chunk_size == int(1e9 // one)
     assert cfg.cem_config().chunk_size == 0, "no spec: no chunking"
+
+
+def test_non_finite_predictions_give_no_action():
+    from vjepa2_ros.planning.cem import PlanningError
+
+    class NanWorld(BowlWorld):
+        def predict(self, z_ctx, actions, states):
+            return super().predict(z_ctx, actions, states) * float("nan")
+
+    world = NanWorld()
+    with pytest.raises(PlanningError, match="no action returned"):
+        make(world, samples=8, topk=2, iterations=2, horizon=1).plan(*inputs(world))
