@@ -258,3 +258,32 @@ def test_named_budgets_and_planner_config():
         PlannerConfig(budget="turbo")
     cem = PlannerConfig(budget="paper", seed=5, warm_start=True, chunk_size=100).cem_config()
     assert (cem.samples, cem.seed, cem.warm_start, cem.chunk_size) == (800, 5, True, 100)
+
+
+def test_memory_budget_sizes_chunks():
+    from vjepa2_ros.model.presets import spec_from_name
+    from vjepa2_ros.planning.rollout import bytes_per_candidate, candidates_per_chunk
+
+    vitg = spec_from_name("vitg-ac")
+    one = bytes_per_candidate(vitg, 1, torch.bfloat16)
+    # 258 tokens x (4096-wide MLP, 1024-wide stream) in bf16: a few MB per candidate.
+    assert 4e6 < one < 20e6
+    assert bytes_per_candidate(vitg, 2, torch.bfloat16) > 2 * one  # longer context, L^2 scores
+    assert 1.5 * one < bytes_per_candidate(vitg, 1, torch.float32) < 2 * one
+    assert candidates_per_chunk(vitg, 1, torch.bfloat16, 8e9) == int(8e9 // one)
+    assert candidates_per_chunk(vitg, 1, torch.bfloat16, 1.0) == 1
+    cfg = PlannerConfig(budget="paper", memory_budget_gb=1.0, dtype="bfloat16")
+    assert cfg.cem_config(vitg).chunk_size == int(1e9 // one)
+    assert cfg.cem_config().chunk_size == 0, "no spec: no chunking"
+
+
+def test_non_finite_predictions_give_no_action():
+    from vjepa2_ros.planning.cem import PlanningError
+
+    class NanWorld(BowlWorld):
+        def predict(self, z_ctx, actions, states):
+            return super().predict(z_ctx, actions, states) * float("nan")
+
+    world = NanWorld()
+    with pytest.raises(PlanningError, match="no action returned"):
+        make(world, samples=8, topk=2, iterations=2, horizon=1).plan(*inputs(world))

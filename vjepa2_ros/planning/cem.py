@@ -126,6 +126,10 @@ class PlanResult:
     diagnostics: PlanDiagnostics = field(repr=False)
 
 
+class PlanningError(RuntimeError):
+    """The world model produced non-finite energies or a non-finite plan: do not execute it."""
+
+
 class _IterationClock:
     """Per-iteration wall times without host syncs: CUDA events on GPU, perf_counter on CPU."""
 
@@ -354,6 +358,13 @@ class CEMPlanner:
             seed=seed,
         )
         plan = host["plan"].reshape(h, 7)
+        finite = np.isfinite(plan).all() and np.isfinite(host["best_energy"][0])
+        if not finite or (c.evaluate_plan and not np.isfinite(host["plan_energy"][0])):
+            raise PlanningError(
+                "world model predictions gave non-finite energies or actions "
+                f"(best energy {host['best_energy'][0]}, plan energy {host['plan_energy'][0]}): "
+                "no action returned; check the checkpoint, dtype (float16 overflow?) and latents"
+            )
         return PlanResult(
             action=plan[0].copy(),
             plan=plan,

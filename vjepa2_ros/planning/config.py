@@ -8,11 +8,17 @@ CEMConfig the CEMPlanner takes.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+import torch
 
 from vjepa2_ros.config import ConfigError, require
 from vjepa2_ros.planning.budgets import BUDGETS_FILE, budget_names, load_budget
 from vjepa2_ros.planning.cem import CEMConfig
+from vjepa2_ros.planning.rollout import candidates_per_chunk
+
+if TYPE_CHECKING:
+    from vjepa2_ros.model.presets import ModelSpec
 
 
 @dataclass
@@ -26,7 +32,8 @@ class PlannerConfig:
     warm_start: bool = False  # seed each plan with the previous one shifted by a step
     warm_start_fill: Literal["zero", "repeat"] = "zero"
     early_stop: bool = False
-    chunk_size: int = 0  # candidates per predictor call; 0: all (lower it if the GPU runs out)
+    chunk_size: int = 0  # candidates per predictor call; 0: all, or from memory_budget_gb
+    memory_budget_gb: float = 0.0  # activation memory for rollouts; 0: no limit
     start_enabled: bool = True  # plan from start-up, or wait for /vjepa2/planner/enable
     preset: str = "small"  # world model: vitg-ac (released) or small
     checkpoint: str = ""  # empty: models/ default for the preset
@@ -52,8 +59,17 @@ class PlannerConfig:
                 f"known budgets: {', '.join(names)}"
             )
 
-    def cem_config(self) -> CEMConfig:
-        """The named budget with this run's seed, warm start, early stop and chunking."""
+    def cem_config(self, spec: ModelSpec | None = None) -> CEMConfig:
+        """The named budget with this run's seed, warm start, early stop and chunking.
+
+        With memory_budget_gb > 0 and chunk_size 0, `spec` (the world model's ModelSpec) sizes
+        the chunks so the rollout's estimated activations fit the budget.
+        """
+        chunk = self.chunk_size
+        horizon = load_budget(self.budget, self.budgets_file).horizon
+        if chunk == 0 and self.memory_budget_gb > 0 and spec is not None:
+            dtype = getattr(torch, self.dtype)
+            chunk = candidates_per_chunk(spec, horizon, dtype, self.memory_budget_gb * 1e9)
         return load_budget(
             self.budget,
             self.budgets_file,
@@ -61,5 +77,5 @@ class PlannerConfig:
             warm_start=self.warm_start,
             warm_start_fill=self.warm_start_fill,
             early_stop=self.early_stop,
-            chunk_size=self.chunk_size,
+            chunk_size=chunk,
         )

@@ -10,10 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 
 from vjepa2_ros.planning.energy import l1_energy
+
+if TYPE_CHECKING:
+    from vjepa2_ros.model.presets import ModelSpec
 
 ApplyAction = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -95,3 +99,27 @@ def rollout_energies(
         calls += horizon
     energies = parts[0] if len(parts) == 1 else torch.cat(parts)
     return RolloutCost(energies, calls, batch * horizon)
+
+
+def bytes_per_candidate(spec: ModelSpec, horizon: int, dtype: torch.dtype) -> int:
+    """Estimated peak activation bytes one candidate adds at the last (longest) rollout step.
+
+    Conservative: counts the growing context, the residual stream, q/k/v, a materialised
+    heads x L x L score matrix (the fused kernels need none) and the MLP hidden layer, x1.5.
+    """
+    b = torch.empty((), dtype=dtype).element_size()
+    n, p, e = spec.tokens_per_frame, spec.predictor, spec.encoder.dim
+    length = horizon * (n + 2)
+    context = 2 * horizon * n * e * b
+    residual = 2 * length * p.dim * b
+    attention = 6 * length * p.dim * b + p.heads * length * length * b
+    mlp = 2 * length * p.mlp_hidden * b
+    energy = 2 * n * e * 4
+    return int(1.5 * (context + residual + max(attention, mlp) + energy))
+
+
+def candidates_per_chunk(
+    spec: ModelSpec, horizon: int, dtype: torch.dtype, memory_budget_bytes: float
+) -> int:
+    """The largest chunk_size whose estimated activations fit the budget (at least 1)."""
+    return max(1, int(memory_budget_bytes // bytes_per_candidate(spec, horizon, dtype)))
