@@ -11,9 +11,7 @@ from __future__ import annotations
 import threading
 
 import numpy as np
-import rclpy
 import torch
-from rclpy.executors import MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import Image
@@ -22,6 +20,7 @@ from vjepa2_ros import interfaces as names
 from vjepa2_ros.model.checkpoint import world_model_from_config
 from vjepa2_ros.model.config import ModelConfig
 from vjepa2_ros.nodes.conversions import COLOUR_ENCODINGS, latent_to_msg, rgb_from_image
+from vjepa2_ros.nodes.entrypoint import spin_node
 from vjepa2_ros.nodes.params import declare_config
 
 LATCHED = QoSProfile(
@@ -127,14 +126,4 @@ class CameraEncoderNode(Node):
 
 
 def main(args=None) -> None:
-    rclpy.init(args=args)
-    node = CameraEncoderNode()
-    executor = MultiThreadedExecutor()
-    executor.add_node(node)
-    try:
-        executor.spin()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
+    spin_node(CameraEncoderNode, "model.yaml", "camera_encoder", args)

@@ -12,11 +12,9 @@ import threading
 import time
 
 import numpy as np
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import PoseStamped
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import JointState
@@ -29,7 +27,8 @@ from vjepa2_ros.nodes.conversions import (
     stamp_to_sec,
     vector_to_msg,
 )
-from vjepa2_ros.nodes.params import declare_config, node_parameters
+from vjepa2_ros.nodes.entrypoint import spin_node
+from vjepa2_ros.nodes.params import declare_config
 from vjepa2_ros.robot.config import RobotConfig
 from vjepa2_ros.robot.franky_backend import FrankaBackend, RobotError, RobotSample
 from vjepa2_ros.robot.gripper import GripperHysteresis
@@ -309,15 +308,4 @@ class FrankaBridgeNode(Node):
 
 
 def main(args=None) -> None:
-    rclpy.init(args=args)
-    node = FrankaBridgeNode(parameter_overrides=node_parameters("robot.yaml", NODE_NAME))
-    executor = MultiThreadedExecutor(num_threads=4)
-    executor.add_node(node)
-    try:
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
+    spin_node(FrankaBridgeNode, "robot.yaml", NODE_NAME, args)

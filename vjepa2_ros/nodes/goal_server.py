@@ -10,7 +10,6 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
@@ -21,7 +20,8 @@ from std_srvs.srv import SetBool, Trigger
 from vjepa2_ros import interfaces as names
 from vjepa2_ros.config import require
 from vjepa2_ros.nodes.conversions import ImageEncodingError, image_from_array, rgb_from_image
-from vjepa2_ros.nodes.params import declare_config, node_parameters
+from vjepa2_ros.nodes.entrypoint import spin_node
+from vjepa2_ros.nodes.params import declare_config
 from vjepa2_ros.planning.goal_images import load_goal_folder
 from vjepa2_ros.planning.subgoals import SubgoalPolicy, SubgoalSequence
 
@@ -250,15 +250,4 @@ class GoalServerNode(Node):
 
 
 def main(args=None) -> None:
-    rclpy.init(args=args)
-    node = GoalServerNode()
-    try:
-        rclpy.spin(node)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-
-
-__all__ = ["GoalServerConfig", "GoalServerNode", "main", "node_parameters"]
+    spin_node(GoalServerNode, "goals.yaml", "goal_server", args)

@@ -12,10 +12,8 @@ import threading
 import time
 
 import numpy as np
-import rclpy
 import torch
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from rclpy.executors import MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image, JointState
@@ -33,6 +31,7 @@ from vjepa2_ros.nodes.conversions import (
     stamp_to_sec,
     vector_to_msg,
 )
+from vjepa2_ros.nodes.entrypoint import spin_node
 from vjepa2_ros.nodes.params import declare_config
 from vjepa2_ros.planning.cem import CEMPlanner
 from vjepa2_ros.planning.config import PlannerConfig
@@ -198,14 +197,4 @@ class PlannerNode(Node):
 
 
 def main(args=None) -> None:
-    rclpy.init(args=args)
-    node = PlannerNode()
-    executor = MultiThreadedExecutor()
-    executor.add_node(node)
-    try:
-        executor.spin()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
+    spin_node(PlannerNode, "planner.yaml", "planner", args)

@@ -18,7 +18,8 @@ from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPo
 
 from vjepa2_ros.data.bag import BagWriter
 from vjepa2_ros.data.topics import RecorderConfig
-from vjepa2_ros.nodes.params import declare_config, node_parameters
+from vjepa2_ros.nodes.entrypoint import spin_node
+from vjepa2_ros.nodes.params import declare_config
 
 NODE_NAME = "recorder"
 CONFIG_FILE = "recorder.yaml"
@@ -109,20 +110,8 @@ class RecorderNode(Node):
         super().destroy_node()
 
 
-def main(args: list[str] | None = None) -> None:
-    import rclpy
-    from rclpy.executors import ExternalShutdownException
-
-    rclpy.init(args=args)
-    node = RecorderNode(parameter_overrides=node_parameters(CONFIG_FILE, NODE_NAME))
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
+def main(args=None) -> None:
+    spin_node(RecorderNode, CONFIG_FILE, NODE_NAME, args)
 
 
 if __name__ == "__main__":

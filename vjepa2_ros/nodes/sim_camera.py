@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import threading
 
-import rclpy
-import rclpy.executors
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
@@ -14,6 +12,7 @@ from sensor_msgs.msg import CameraInfo, Image, JointState
 from std_srvs.srv import Trigger
 
 from vjepa2_ros.nodes.conversions import image_from_array, vector_to_msg
+from vjepa2_ros.nodes.entrypoint import spin_node
 from vjepa2_ros.nodes.params import declare_config
 from vjepa2_ros.sim.cell import SimCell
 from vjepa2_ros.sim.config import SimConfig
@@ -109,19 +108,7 @@ class SimCameraNode(Node):
 
 
 def main(args=None) -> None:
-    rclpy.init(args=args)
-    node = SimCameraNode()
-    executor = rclpy.executors.MultiThreadedExecutor(num_threads=2)
-    executor.add_node(node)
-    try:
-        executor.spin()
-    except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
-        pass
-    finally:
-        executor.shutdown()
-        node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
+    spin_node(SimCameraNode, "sim.yaml", NODE_NAME, args)
 
 
 if __name__ == "__main__":
