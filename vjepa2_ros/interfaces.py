@@ -25,5 +25,7 @@ DIAGNOSTICS = "/diagnostics"
 SIM_GROUND_TRUTH = "/sim/ground_truth"
 SIM_GOAL_TRUTH = "/sim/goal_truth"
 SIM_RESET = "/sim/reset"
+SIM_RENDER_GOAL = "/sim/render_goal"  # named vector -> a rendered goal image on GOAL_ADD
+SIM_CAMERA_ENABLE = "/sim/camera_enable"  # std_srvs/SetBool: pause/resume the sim camera
 
 PLANNER_STATUS_NAME = "vjepa2/planner"

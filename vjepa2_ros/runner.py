@@ -1,22 +1,36 @@
-"""Run the node graph in one process, without `ros2 launch` (make demo, data collection, tests).
+"""Run the node graph without `ros2 launch` (make demo, data collection, tests).
 
 The node list is vjepa2_ros/graph.py and each node's parameters come from its config/ file: the
-same sources the launch file uses, so the demo runs what a ROS 2 install launches.
+same sources the launch file uses, so the demo runs what a ROS 2 install launches. Nodes run
+in this process (tests can look inside them) except those named in `processes`, which run as
+their own process like under `ros2 launch`: the simulator's 1 kHz physics loop is Python and
+must not share a GIL with the planner.
 """
 
 from __future__ import annotations
 
 import importlib
 import logging
+import os
+import signal
+import subprocess
+import sys
 import threading
+import time
 import traceback
 from collections.abc import Iterable
 from typing import Any
+
+import yaml
 
 from vjepa2_ros.graph import NodeSpec, nodes_for
 from vjepa2_ros.nodes.params import node_parameters
 
 log = logging.getLogger(__name__)
+PROCESS_READY_TIMEOUT_S = 120.0
+PROCESS_STOP_TIMEOUT_S = 15.0
+# Topics every rclpy node publishes at construction; any other publisher means "set up".
+_BUILTIN_TOPICS = {"/rosout", "/parameter_events"}
 
 
 def node_class(spec: NodeSpec):
@@ -28,6 +42,51 @@ def build_node(spec: NodeSpec, context, overrides: dict[str, Any] | None = None,
     params = node_parameters(spec.config, spec.name)
     params.update(overrides or {})
     return node_class(spec)(context=context, parameter_overrides=params, **extra)
+
+
+def ros_arg(name: str, value: Any) -> str:
+    """`name:=value` for `--ros-args -p`, the value in YAML as ROS parses it."""
+    if isinstance(value, tuple):
+        value = list(value)
+    text = yaml.safe_dump(value, default_flow_style=True, width=10**6).strip()
+    return f"{name}:={text.removesuffix('...').strip()}"
+
+
+class NodeProcess:
+    """One node in its own Python process, its output forwarded with a `[name]` prefix."""
+
+    def __init__(self, spec: NodeSpec, overrides: dict[str, Any]) -> None:
+        self.spec = spec
+        args = ["--ros-args", "-r", f"__node:={spec.name}"]
+        for name, value in overrides.items():
+            args += ["-p", ros_arg(name, value)]
+        code = f"import sys; from {spec.module} import main; main(sys.argv)"
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", code, *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=dict(os.environ, PYTHONUNBUFFERED="1"),
+        )
+        self.lines: list[str] = []
+        threading.Thread(target=self._forward, daemon=True).start()
+
+    def _forward(self) -> None:
+        for line in self.proc.stdout:
+            self.lines.append(line)
+            print(f"[{self.spec.name}] {line}", end="", flush=True)
+
+    def stop(self) -> int:
+        """SIGINT (the node's clean shutdown), then SIGKILL if it does not exit in time."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(PROCESS_STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                log.error("%s did not exit after SIGINT: killing it", self.spec.name)
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
 
 
 class GraphRunner:
@@ -43,6 +102,7 @@ class GraphRunner:
         rclpy.init(context=self.context)
         self.executor = MultiThreadedExecutor(num_threads=num_threads, context=self.context)
         self.nodes: dict[str, Any] = {}
+        self.processes: dict[str, NodeProcess] = {}
         self.errors: list[BaseException] = []  # exceptions raised by callbacks, in order
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
@@ -57,6 +117,7 @@ class GraphRunner:
         use_sim: bool,
         overrides: dict[str, dict[str, Any]] | None = None,
         only: Iterable[str] | None = None,
+        processes: Iterable[str] = (),
     ) -> None:
         """Build the graph's nodes in order (sim first, so the robot server is up for the bridge)."""
         overrides = overrides or {}
@@ -64,7 +125,39 @@ class GraphRunner:
         for spec in nodes_for(use_sim):
             if wanted is not None and spec.name not in wanted:
                 continue
-            self.add(spec.name, build_node(spec, self.context, overrides.get(spec.name)))
+            if spec.name in processes:
+                self.start_process(spec, overrides.get(spec.name, {}))
+            else:
+                self.add(spec.name, build_node(spec, self.context, overrides.get(spec.name)))
+
+    def start_process(self, spec: NodeSpec, overrides: dict[str, Any]) -> NodeProcess:
+        """Start `spec` as its own process; return once it has created its publishers."""
+        process = NodeProcess(spec, overrides)
+        self.processes[spec.name] = process
+        probe = self._probe()
+        deadline = time.monotonic() + PROCESS_READY_TIMEOUT_S
+        while True:
+            if process.proc.poll() is not None:
+                raise RuntimeError(
+                    f"node {spec.name} exited with code {process.proc.returncode}:\n"
+                    + "".join(process.lines[-30:])
+                )
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"node {spec.name} not up within {PROCESS_READY_TIMEOUT_S} s")
+            try:
+                topics = probe.get_publisher_names_and_types_by_node(spec.name, "/")
+            except Exception:  # not discovered yet
+                topics = []
+            if {name for name, _ in topics} - _BUILTIN_TOPICS:
+                return process
+            time.sleep(0.1)
+
+    def _probe(self):
+        if "graph_probe" not in self.nodes:
+            from rclpy.node import Node
+
+            self.add("graph_probe", Node("graph_runner_probe", context=self.context))
+        return self.nodes["graph_probe"]
 
     def spin_in_background(self) -> None:
         def spin() -> None:
@@ -87,6 +180,8 @@ class GraphRunner:
             node = self.nodes.pop(name)
             self.executor.remove_node(node)
             node.destroy_node()  # nodes release their resources (robot, sim, threads) here
+        for name in reversed(list(self.processes)):
+            self.processes.pop(name).stop()
         self.executor.shutdown(timeout_sec=2)
         if self.context.ok():
             self._rclpy.shutdown(context=self.context)

@@ -156,7 +156,8 @@ class PlannerNode(Node):
         self._report(result=result, goal=goal, latent_age=now - stamp_to_sec(latent.header.stamp))
 
     def _report(self, skipped: str = "", result=None, goal=None, latent_age=None) -> None:
-        if skipped and skipped != self.last_skip:
+        kind = skipped.split(":")[0]  # "stale camera: 1.2 s old" and "...: 1.4 s old" are one kind
+        if skipped and kind != self.last_skip.split(":")[0]:
             self.get_logger().warning(f"cycle {self.cycles} skipped: {skipped}")
         elif not skipped and self.last_skip:
             self.get_logger().info("planning resumed")

@@ -1,5 +1,11 @@
 """sim_camera: owns the simulated Franka cell (franky-sim server on `host`) and publishes its
-exterior camera, camera info and ground truth; `/sim/reset` re-randomises the scene."""
+exterior camera, camera info and ground truth; `/sim/reset` re-randomises the scene.
+
+Goal images from the sim: a named vector on /sim/render_goal (arm pose `x y z roll pitch yaw`,
+optional `gripper`, optional object positions `cup.x cup.y cup.z` / `box.*`) is rendered without
+disturbing the live scene and published on /vjepa2/goal/add, as a user's script would send it.
+/sim/camera_enable (SetBool) pauses the camera while physics runs on: a camera dropout on demand.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +15,9 @@ from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image, JointState
-from std_srvs.srv import Trigger
+from std_srvs.srv import SetBool, Trigger
 
+from vjepa2_ros import interfaces as names
 from vjepa2_ros.nodes.conversions import image_from_array, vector_to_msg
 from vjepa2_ros.nodes.entrypoint import spin_node
 from vjepa2_ros.nodes.params import declare_config
@@ -22,6 +29,27 @@ BODIES = ("ee", "cup", "box")
 FIELDS = ("x", "y", "z", "qw", "qx", "qy", "qz")
 GROUND_TRUTH_NAMES = (*(f"{b}.{f}" for b in BODIES for f in FIELDS), "ee.gripper")
 QOS_DEPTH = 5
+ARM_POSE_NAMES = ("x", "y", "z", "roll", "pitch", "yaw")
+
+
+def parse_goal_request(keys, values):
+    """(arm_pose or None, gripper or None, {object: [x y z]}) from a named goal vector."""
+    if len(keys) != len(values):
+        raise ValueError(f"{len(keys)} names but {len(values)} values")
+    named = dict(zip(keys, (float(v) for v in values)))
+    unknown = (
+        set(named) - {*ARM_POSE_NAMES, "gripper"} - {f"{b}.{a}" for b in BODIES[1:] for a in "xyz"}
+    )
+    if unknown:
+        raise ValueError(
+            f"unknown names {sorted(unknown)}: use x y z roll pitch yaw [gripper] and/or "
+            "cup.x cup.y cup.z, box.x box.y box.z"
+        )
+    arm = [named[k] for k in ARM_POSE_NAMES if k in named]
+    if arm and len(arm) != len(ARM_POSE_NAMES):
+        raise ValueError("an arm pose needs all of x y z roll pitch yaw")
+    objects = {b: [named[f"{b}.{a}"] for a in "xyz"] for b in BODIES[1:] if f"{b}.x" in named}
+    return (arm or None), named.get("gripper"), objects
 
 
 def ground_truth_vector(truth: dict) -> list[float]:
@@ -54,6 +82,16 @@ class SimCameraNode(Node):
         self.reset_srv = self.create_service(
             Trigger, "/sim/reset", self._on_reset, callback_group=MutuallyExclusiveCallbackGroup()
         )
+        self.goal_pub = self.create_publisher(Image, names.GOAL_ADD, qos)
+        self.create_subscription(
+            JointState,
+            names.SIM_RENDER_GOAL,
+            self._on_render_goal,
+            qos,
+            callback_group=MutuallyExclusiveCallbackGroup(),
+        )
+        self.camera_enabled = True
+        self.create_service(SetBool, names.SIM_CAMERA_ENABLE, self._on_camera_enable)
         self.timer = self.create_timer(
             1.0 / self.config.camera.fps,
             self._on_timer,
@@ -74,7 +112,31 @@ class SimCameraNode(Node):
         msg.p = [k[0], 0.0, k[2], 0.0, 0.0, k[4], k[5], 0.0, 0.0, 0.0, 1.0, 0.0]
         return msg
 
+    def _on_camera_enable(self, request, response):
+        self.camera_enabled = bool(request.data)
+        response.success = True
+        response.message = "camera " + ("publishing" if self.camera_enabled else "paused")
+        self.get_logger().warning(response.message)
+        return response
+
+    def _on_render_goal(self, msg: JointState) -> None:
+        """Render the requested goal scene and publish it as a sub-goal image."""
+        try:
+            arm_pose, gripper, objects = parse_goal_request(msg.name, msg.position)
+            with self._reset_lock:
+                image = self.cell.render_goal(arm_pose=arm_pose, gripper=gripper, objects=objects)
+        except ValueError as exc:
+            self.get_logger().error(f"{names.SIM_RENDER_GOAL}: {exc}")
+            return
+        self.goal_pub.publish(
+            image_from_array(
+                image, "rgb8", frame_id=self.config.camera.frame_id, stamp=self.get_clock().now()
+            )
+        )
+
     def _on_timer(self) -> None:
+        if not self.camera_enabled:
+            return
         with self._reset_lock:
             stamp = self.get_clock().now()  # capture time: the state the frame shows
             truth = self.cell.ground_truth()
