@@ -110,9 +110,10 @@ def run(config: DemoConfig, out_root: Path) -> dict:
     from sensor_msgs.msg import Image, JointState
     from std_msgs.msg import Bool, Int32
 
-    from vjepa2_ros.nodes.conversions import image_from_array
+    from vjepa2_ros.nodes.conversions import STATE_NAMES, msg_to_vector, vector_to_msg
     from vjepa2_ros.nodes.params import node_parameters
     from vjepa2_ros.nodes.recorder import RecorderNode
+    from vjepa2_ros.nodes.sim_camera import ARM_POSE_NAMES
     from vjepa2_ros.runner import GraphRunner
 
     latched = QoSProfile(
@@ -139,7 +140,7 @@ def run(config: DemoConfig, out_root: Path) -> dict:
             "recorder",
             RecorderNode(context=runner.context, parameter_overrides=recorder_params),
         )
-        runner.start_graph(use_sim=True, overrides=overrides)
+        runner.start_graph(use_sim=True, overrides=overrides, processes=["sim_camera"])
         episode = runner.add("demo_episode", _episode_node(runner.context))
         progress = Progress(len(config.subgoal_offsets))
         seen = {"state": None, "latent": 0, "index": None, "done": False}
@@ -161,7 +162,7 @@ def run(config: DemoConfig, out_root: Path) -> dict:
         episode.create_subscription(
             DiagnosticArray, names.PLANNER_DIAGNOSTICS, progress.on_diagnostics, 10
         )
-        add_pub = episode.create_publisher(Image, names.GOAL_ADD, 10)
+        render_pub = episode.create_publisher(JointState, names.SIM_RENDER_GOAL, 10)
         truth_pub = episode.create_publisher(JointState, names.SIM_GOAL_TRUTH, latched)
         runner.spin_in_background()
 
@@ -171,23 +172,22 @@ def run(config: DemoConfig, out_root: Path) -> dict:
             "camera latents and robot state",
         )
         print(f"graph ready after {time.monotonic() - started:.1f} s", flush=True)
-        cell = runner.nodes["sim_camera"].cell
-        start = cell.ee_state()
+        _wait(lambda: render_pub.get_subscription_count() > 0, 30.0, "the sim's goal renderer")
+        start = msg_to_vector(seen["state"], STATE_NAMES)
         targets = []
         for k, offset in enumerate(config.subgoal_offsets):
-            target = start.copy()
+            target = start[:6].copy()
             target[:3] += np.asarray(offset)
-            image = cell.render_goal(arm_pose=target[:6])
             targets.append(target[:3])
-            add_pub.publish(
-                image_from_array(image, "rgb8", "sim_camera", episode.get_clock().now())
-            )
+            # The sim renders the scene with the arm at the target and sends it to the goal
+            # server on /vjepa2/goal/add, as a user's script would.
+            render_pub.publish(vector_to_msg(target, ARM_POSE_NAMES, episode.get_clock().now()))
             print(
                 f"sub-goal {k + 1}: end effector at {np.round(target[:3], 3).tolist()}", flush=True
             )
             _wait(
                 lambda k=k: len(runner.nodes["goal_server"].sequence.goals) > k,
-                10.0,
+                60.0,
                 f"sub-goal {k + 1} to reach the goal server",
             )
 
@@ -201,7 +201,7 @@ def run(config: DemoConfig, out_root: Path) -> dict:
             done.wait(0.1)
         timed_out = not done.is_set()
         outcomes = list(runner.nodes["goal_server"].sequence.outcomes)
-        final_ee = cell.ee_state()[:3]
+        final_ee = msg_to_vector(seen["state"], STATE_NAMES)[:3]
         runner.nodes["planner"].enabled = False
 
     summary = {
