@@ -175,6 +175,9 @@ class FrankaBridgeNode(Node):
                 return
             try:
                 self.backend.read_gripper()
+                issued = self.backend.gripper_poll()
+                if issued:
+                    self.get_logger().info(f"gripper {issued} (waited for the previous command)")
             except RobotError as exc:  # the arm's samples keep the previous width
                 self.get_logger().warning(
                     str(exc), throttle_duration_sec=self.config.state_error_log_period_s

@@ -33,6 +33,9 @@ STOP_JOIN_TIMEOUT_S = 1.0  # a preempted motion ends within one control cycle; t
 DISCONNECT_WAIT_S = 5.0  # longest franky call (a state read that times out) a disconnect waits for
 
 
+_ABANDONED: list = []  # (Gripper, future) whose command never ended: never destroyed
+
+
 class RobotError(RuntimeError):
     """The robot refused or aborted a command, or cannot be reached; the message says why."""
 
@@ -71,6 +74,7 @@ class FrankaBackend:
         self._gripper = None
         self._gripper_future = None
         self._gripper_width = float("nan")  # newest read_gripper() value (m)
+        self._gripper_pending: GripperCommand | None = None  # waits for the running command
         self._lock = threading.Lock()  # serialises motion commands (stop is never blocked)
         self._calls = 0  # franky calls in flight (disconnect waits for them)
         self._idle = threading.Condition()
@@ -237,12 +241,21 @@ class FrankaBackend:
         if not finished:
             raise RobotError(f"homing did not finish within {self.config.home_timeout_s} s")
 
-    def gripper(self, command: GripperCommand) -> None:
-        """Open, or close with a grasp, without waiting for the fingers."""
-        cfg = self.config.gripper
+    def gripper(self, command: GripperCommand) -> bool:
+        """Open, or close with a grasp, without waiting for the fingers.
+
+        franky waits for the previous gripper command inside the next one, so a new command is
+        only issued once the previous finished; until then it is kept (the newest wins) and
+        `gripper_poll` issues it. Returns whether it was issued now.
+        """
         with self._use():
             if self._gripper is None:
-                return
+                return True
+            if self._gripper_future is not None and not self._gripper_future.wait(0):
+                self._gripper_pending = command
+                return False
+            self._gripper_pending = None
+            cfg = self.config.gripper
             try:
                 if command == "open":
                     self._gripper_future = self._gripper.move_async(cfg.max_width_m, cfg.speed_m_s)
@@ -253,6 +266,20 @@ class FrankaBackend:
                     )
             except Exception as exc:
                 raise RobotError(f"gripper {command} failed: {_reason(exc)}") from exc
+        return True
+
+    @property
+    def gripper_busy(self) -> bool:
+        """A gripper command is still running (a newer one may be waiting behind it)."""
+        future = self._gripper_future
+        return future is not None and not future.wait(0)
+
+    def gripper_poll(self) -> GripperCommand | None:
+        """Issue the kept gripper command once the previous one finished; returns it if issued."""
+        command = self._gripper_pending
+        if command is None or self.gripper_busy:
+            return None
+        return command if self.gripper(command) else None
 
     def disconnect(self, timeout_s: float = DISCONNECT_WAIT_S) -> None:
         """Stop motion, wait for franky calls in flight, drop the connection for good.
@@ -268,6 +295,15 @@ class FrankaBackend:
         except Exception:
             pass  # shutting down: the motion is gone either way
         deadline = time.monotonic() + timeout_s
+        future = self._gripper_future
+        while future is not None and not future.wait(0) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        if future is not None and not future.wait(0):
+            # Destroying a running franky gripper future blocks until the command ends (maybe
+            # never, with the GIL held): keep it and its Gripper alive for good instead.
+            _ABANDONED.append((self._gripper, future))
+            self._gripper, self._gripper_future = None, None
+        del future
         with self._idle:  # no new call can start while we hold it (see _InFlight)
             while self._calls and time.monotonic() < deadline:
                 self._idle.wait(deadline - time.monotonic())
