@@ -6,6 +6,7 @@ The simulator (plain FR3, no scene) runs in its own process on a random 127.0.0.
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 import subprocess
@@ -33,10 +34,11 @@ pytestmark = [pytest.mark.ros, pytest.mark.sim]
 
 TOL_M = 0.003  # bar: commanded delta +- 3 mm
 STILL_M = 0.0005  # "did not move"
+_probe_ids = itertools.count()
 
 
 @pytest.fixture(scope="module")
-def sim_host():
+def sim():
     """franky-sim's MuJoCo FR3 on a free loopback host, stopped cleanly after the module."""
     host = f"127.0.0.{random.SystemRandom().randint(10, 250)}"
     proc = subprocess.Popen(
@@ -59,7 +61,7 @@ def sim_host():
         proc.kill()
         pytest.fail("franky-sim did not start within 60 s:\n" + "".join(lines[-20:]))
     try:
-        yield host
+        yield proc, host
     finally:
         proc.terminate()
         try:
@@ -74,7 +76,7 @@ class Probe:
 
     def __init__(self, ros) -> None:
         self.ros = ros
-        self.node = ros.node("bridge_probe")
+        self.node = ros.node(f"bridge_probe_{next(_probe_ids)}")
         self.states: list[tuple[float, JointState]] = []
         self.joints: list[JointState] = []
         self.poses: list[PoseStamped] = []
@@ -130,15 +132,31 @@ class Probe:
 
 
 @pytest.fixture
+def sim_host(sim):
+    return sim[1]
+
+
+@pytest.fixture
 def bridge_factory(ros, sim_host):
-    def build(**overrides):
-        # A generous watchdog: on a loaded 2-core box the sim runs slower than real time.
+    """Build a bridge (and a probe) on the sim; `around=f(start_state) -> overrides` first
+    measures the arm with a plain bridge, tears it down and builds one configured around the
+    measured pose (this also exercises a clean reconnect to the same robot)."""
+
+    def build(around=None, **overrides):
+        # A generous watchdog and state age: on a loaded 2-core box the sim runs slower than
+        # real time and the state timer can be late.
         params = {
             "robot_ip": sim_host,
             "use_sim": True,
             "safety.watchdog_timeout_s": 5.0,
+            "safety.max_state_age_s": 0.5,
             **overrides,
         }
+        if around is not None:
+            bridge, probe = build()
+            start = probe.wait_settled()
+            ros.remove(bridge)
+            params.update(around(start))
         bridge = ros.add(FrankaBridgeNode(context=ros.context, parameter_overrides=params))
         probe = Probe(ros)
         probe.start(bridge)
@@ -183,12 +201,13 @@ def test_valid_action_moves_by_commanded_delta(bridge_factory):
 
 
 def test_workspace_clip_never_leaves_the_box(bridge_factory):
-    probe_bridge = bridge_factory()
-    bridge, probe = probe_bridge
-    start = probe.wait_settled()
-    box_max = [float(start[0] + 0.02), 0.45, 0.75]
-    probe.ros.remove(bridge)
-    bridge, probe2 = bridge_factory(**{"safety.workspace_max": box_max})
+    box_max: list[float] = []
+
+    def around(start):
+        box_max[:] = [float(start[0] + 0.02), 0.45, 0.75]
+        return {"safety.workspace_max": box_max}
+
+    bridge, probe2 = bridge_factory(around=around)
     n0 = len(probe2.states)
     probe2.send([0.07, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0])
     probe2.ros.wait_for(lambda: bridge.actions_executed == 1, 5, "clipped action executed")
@@ -202,7 +221,10 @@ def test_workspace_clip_never_leaves_the_box(bridge_factory):
 
 
 def test_bad_actions_never_move_the_arm(bridge_factory):
-    bridge, probe = bridge_factory(**{"safety.workspace_mode": "reject"})
+    def floor_below(start):  # the workspace floor 5 cm under the hand
+        return {"safety.workspace_min": [0.25, -0.45, float(start[2] - 0.05)]}
+
+    bridge, probe = bridge_factory(around=floor_below, **{"safety.workspace_mode": "reject"})
     start = probe.wait_settled()
     now = probe.now()
     stale = now - Duration(seconds=5.0)
@@ -223,16 +245,14 @@ def test_bad_actions_never_move_the_arm(bridge_factory):
     moved = np.abs(probe.ee()[:3] - start[:3]).max()
     assert moved < STILL_M, f"the arm moved {moved} m on rejected actions"
     assert bridge.actions_executed == 0
-    # an action older than the last executed one is rejected too
-    old = probe.now()
-    probe.send([0.0, 0.01, 0, 0, 0, 0, 0])
+    # an action not newer than the last executed one is rejected too (sent at once: not stale)
+    stamp = probe.now()
+    probe.send([0.0, 0.01, 0, 0, 0, 0, 0], stamp=stamp)
     probe.ros.wait_for(lambda: bridge.actions_executed == 1, 5, "valid action")
-    probe.wait_settled()
-    before = probe.ee()
-    probe.send([0.0, 0.01, 0, 0, 0, 0, 0], stamp=old)
+    probe.send([0.0, 0.01, 0, 0, 0, 0, 0], stamp=stamp)
     probe.ros.wait_for(lambda: bridge.safety_event == "rejected: out-of-order", 5, "out-of-order")
-    time.sleep(0.3)
-    assert np.abs(probe.ee()[:3] - before[:3]).max() < STILL_M
+    end = probe.wait_settled()
+    assert end[1] - start[1] == pytest.approx(0.01, abs=TOL_M)  # moved once, not twice
 
 
 def test_stop_halts_and_latches_until_recover(bridge_factory):
@@ -288,6 +308,7 @@ def test_home_returns_to_configured_joints(bridge_factory):
     bridge, probe = bridge_factory()
     response = probe.call("/franka/home")
     assert response.success, response.message
+    probe.wait_settled()  # the last samples can trail the motion's end by a few ms
     q = np.asarray(probe.joints[-1].position[:7])
     np.testing.assert_allclose(q, bridge.config.safety.home_joints, atol=0.01)
 

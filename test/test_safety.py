@@ -17,6 +17,7 @@ from vjepa2_ros.robot.gripper import (
 )
 from vjepa2_ros.robot.pose import apply_delta, matrix_to_pose, pose_to_matrix, rotation_angle
 from vjepa2_ros.robot.safety import SafetyConfig, SafetyFilter
+from vjepa2_ros.robot.state_monitor import ReadFailure, StateMonitor
 
 NOW = 1000.0
 # The sim's start pose: hand pointing down (roll pi), half-open gripper.
@@ -190,3 +191,43 @@ def test_robot_yaml_loads_into_robot_config():
         RobotConfig(state_rate_hz=20.0)
     with pytest.raises(ConfigError, match="robot_ip"):
         RobotConfig(robot_ip=" ")
+
+
+def test_stale_state_rejects_and_fresh_state_passes():
+    f = make(max_state_age_s=0.1)
+    v = f.check(action(dx=0.01), NOW, NOW, STATE, state_age=0.25)
+    assert not v.ok and v.event == "rejected: stale state" and v.target is None
+    assert "max_state_age_s" in v.detail
+    assert f.check(action(dx=0.01), NOW, NOW, STATE, state_age=math.inf).event == (
+        "rejected: stale state"
+    )
+    assert f.check(action(dx=0.01), NOW, NOW, STATE, state_age=math.nan).event == (
+        "rejected: stale state"
+    )
+    assert f.check(action(dx=0.01), NOW, NOW, STATE, state_age=0.05).ok
+    with pytest.raises(ConfigError, match="max_state_age_s"):
+        SafetyConfig(max_state_age_s=0.0)
+
+
+def test_state_monitor_idle_failures_are_counted_and_throttled_not_latched():
+    m = StateMonitor(log_period_s=1.0)
+    assert m.age(0.0) == math.inf
+    m.succeeded(10.0)
+    first = m.failed(10.1, motion_running=False)
+    assert first == ReadFailure(latch=False, log=True, suppressed=0)
+    quiet = [m.failed(10.1 + 0.01 * i, motion_running=False) for i in range(1, 50)]
+    assert not any(d.log or d.latch for d in quiet)
+    again = m.failed(11.2, motion_running=False)
+    assert again.log and not again.latch and again.suppressed == 49
+    assert m.failures == 51 and m.consecutive == 51
+    assert m.age(11.2) == pytest.approx(1.2)  # the newest good read stays the reference
+    assert m.succeeded(11.3) == 51 and m.consecutive == 0 and m.age(11.35) == pytest.approx(0.05)
+
+
+def test_state_monitor_failure_during_motion_latches_and_always_logs():
+    m = StateMonitor(log_period_s=10.0)
+    m.failed(0.0, motion_running=False)  # uses up the log period
+    d = m.failed(0.1, motion_running=True)
+    assert d.latch and d.log
+    m.reset()
+    assert m.age(5.0) == math.inf and m.failures == 2

@@ -4,10 +4,20 @@ Callback groups keep the arm honest: the state timer (state, watchdog, diagnosti
 own group so state keeps flowing while a motion or homing is under way; actions, home and
 recover share a command group (one at a time); stop has its own group so it is never queued
 behind a running command. Needs a MultiThreadedExecutor (main() uses one).
+
+Teardown order matters: libfranka serves one client, and the connection lives as long as the
+franky objects do. `destroy_node` cancels the timers, preempts motion, waits for callbacks in
+flight, then disconnects (and checks the connection is really released) before the node goes, so
+a new bridge can connect to the same robot at once.
+
+Failed state reads while idle are counted and logged (throttled), not latched; actions are refused
+(`rejected: stale state`) while the newest good sample is older than `safety.max_state_age_s`. A
+failed read while a motion runs stops it and latches `error` until /franka/recover.
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 
@@ -34,6 +44,7 @@ from vjepa2_ros.robot.franky_backend import FrankaBackend, RobotError, RobotSamp
 from vjepa2_ros.robot.gripper import GripperHysteresis
 from vjepa2_ros.robot.pose import quaternion_xyzw
 from vjepa2_ros.robot.safety import SafetyFilter, Verdict
+from vjepa2_ros.robot.state_monitor import StateMonitor
 
 NODE_NAME = "franka_bridge"
 
@@ -59,11 +70,16 @@ class FrankaBridgeNode(Node):
         self._last_action_time: float | None = None  # monotonic, of the last executed action
         self._motion_active = False
         self._flag_lock = threading.Lock()
-        self._closing = False  # set by destroy_node: callbacks still in flight do nothing
+        self._closing = False  # set by destroy_node: callbacks that start now do nothing
+        self._in_flight = 0  # callbacks running (destroy_node waits for them)
+        self._idle = threading.Condition()
+        self.monitor = StateMonitor(cfg.state_error_log_period_s)
+        self._read_error = ""  # reason of the newest failed state read
 
         state_group = MutuallyExclusiveCallbackGroup()
         command_group = MutuallyExclusiveCallbackGroup()
         stop_group = MutuallyExclusiveCallbackGroup()
+        gripper_group = MutuallyExclusiveCallbackGroup()
         qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
         self.pub_state = self.create_publisher(JointState, "/franka/ee_state", qos)
         self.pub_pose = self.create_publisher(PoseStamped, "/franka/ee_pose", qos)
@@ -77,15 +93,36 @@ class FrankaBridgeNode(Node):
             Trigger, "/franka/recover", self._on_recover, callback_group=command_group
         )
         self.create_service(Trigger, "/franka/home", self._on_home, callback_group=command_group)
-        self.create_timer(1.0 / cfg.state_rate_hz, self._on_state_timer, state_group)
-        self.create_timer(1.0 / cfg.diagnostics_rate_hz, self.publish_diagnostics, state_group)
-        self.create_timer(cfg.reconnect_period_s, self._try_connect, command_group)
+        self._own_timers = [
+            self.create_timer(1.0 / cfg.state_rate_hz, self._on_state_timer, state_group),
+            self.create_timer(1.0 / cfg.diagnostics_rate_hz, self._on_diag_timer, state_group),
+            self.create_timer(1.0 / cfg.gripper_rate_hz, self._on_gripper_timer, gripper_group),
+            self.create_timer(cfg.reconnect_period_s, self._try_connect, command_group),
+        ]
         self._try_connect()
+
+    @contextlib.contextmanager
+    def _callback(self):
+        """Mark a callback in flight; yields False (do nothing) once the node is closing."""
+        with self._idle:
+            live = not self._closing
+            if live:
+                self._in_flight += 1
+        try:
+            yield live
+        finally:
+            if live:
+                with self._idle:
+                    self._in_flight -= 1
+                    self._idle.notify_all()
 
     # ---- connection -------------------------------------------------------------------------
     def _try_connect(self) -> None:
-        if self._closing or self.backend.connected:
-            return
+        with self._callback() as live:
+            if live and not self.backend.connected:
+                self._connect()
+
+    def _connect(self) -> None:
         try:
             self.backend.connect()
         except RobotError as exc:
@@ -99,28 +136,73 @@ class FrankaBridgeNode(Node):
             return
         self.error_reason = ""
         self.gripper_logic.reset()
+        self.monitor.reset()
         self._set_state("ok", "")
         self.get_logger().info(f"connected to the robot at {self.config.robot_ip}")
 
     # ---- state ------------------------------------------------------------------------------
     def _on_state_timer(self) -> None:
-        if self._closing or not self.backend.connected:
-            return
+        with self._callback() as live:
+            if live and self.backend.connected:
+                self._read_and_publish()
+
+    def _read_and_publish(self) -> None:
         try:
             sample = self.backend.read_state()
-            running = self.backend.poll()
         except RobotError as exc:
-            if not self._closing:
-                self._fail(exc)
+            self._on_read_failure(exc)
             return
+        failed_before = self.monitor.succeeded(time.monotonic())
+        if failed_before:
+            self.get_logger().info(f"state reads recovered after {failed_before} failures")
         self._last_sample = sample
         self._publish_sample(sample)
+        try:
+            running = self.backend.poll()
+        except RobotError as exc:
+            self._fail(exc)
+            return
         with self._flag_lock:
             self._motion_active = running
             last = self._last_action_time
         timeout = self.config.safety.watchdog_timeout_s
         if running and last is not None and time.monotonic() - last > timeout:
             self._halt(f"watchdog: no action for {timeout} s")
+
+    def _on_gripper_timer(self) -> None:
+        with self._callback() as live:
+            if not live or not self.backend.connected:
+                return
+            try:
+                self.backend.read_gripper()
+                issued = self.backend.gripper_poll()
+                if issued:
+                    self.get_logger().info(f"gripper {issued} (waited for the previous command)")
+            except RobotError as exc:  # the arm's samples keep the previous width
+                self.get_logger().warning(
+                    str(exc), throttle_duration_sec=self.config.state_error_log_period_s
+                )
+
+    def _on_read_failure(self, exc: RobotError) -> None:
+        """Idle: count, log throttled, keep reading. Moving: stop and latch `error`."""
+        with self._flag_lock:
+            moving = self._motion_active
+        decision = self.monitor.failed(time.monotonic(), moving)
+        self._read_error = str(exc)
+        if decision.latch:
+            self._halt(f"state read failed during a motion: {exc}")
+            self._fail(exc)
+        elif decision.log:
+            more = (
+                f" (+{decision.suppressed} more since the last report)"
+                if decision.suppressed
+                else ""
+            )
+            self.get_logger().warning(
+                f"{exc}{more}; {self.monitor.failures} failed reads so far, still trying; "
+                "actions are rejected while the state is older than "
+                f"safety.max_state_age_s = {self.config.safety.max_state_age_s} s"
+            )
 
     def _publish_sample(self, sample: RobotSample) -> None:
         cfg = self.config
@@ -146,6 +228,11 @@ class FrankaBridgeNode(Node):
 
     # ---- actions ----------------------------------------------------------------------------
     def _on_action(self, msg: JointState) -> None:
+        with self._callback() as live:
+            if live:
+                self._handle_action(msg)
+
+    def _handle_action(self, msg: JointState) -> None:
         if self.state != "ok":
             hint = {
                 "stopped": "call /franka/recover",
@@ -164,7 +251,10 @@ class FrankaBridgeNode(Node):
             self._reject("rejected: length", f"bad action message: {exc}")
             return
         now = self.get_clock().now().nanoseconds * 1e-9
-        verdict = self.safety.check(action, stamp_to_sec(msg.header.stamp), now, sample.ee_state)
+        state_age = self.monitor.age(time.monotonic())
+        verdict = self.safety.check(
+            action, stamp_to_sec(msg.header.stamp), now, sample.ee_state, state_age
+        )
         if not verdict.ok:
             self._reject(verdict.event, verdict.detail)
             return
@@ -213,6 +303,13 @@ class FrankaBridgeNode(Node):
         self.publish_diagnostics()
 
     def _on_stop(self, _request, response):
+        with self._callback() as live:
+            if not live:
+                response.success, response.message = False, "the bridge is shutting down"
+                return response
+            return self._stop(response)
+
+    def _stop(self, response):
         if not self.backend.connected:
             response.success, response.message = False, "not connected to the robot"
             return response
@@ -227,6 +324,13 @@ class FrankaBridgeNode(Node):
         return response
 
     def _on_recover(self, _request, response):
+        with self._callback() as live:
+            if not live:
+                response.success, response.message = False, "the bridge is shutting down"
+                return response
+            return self._recover(response)
+
+    def _recover(self, response):
         if not self.backend.connected:
             response.success, response.message = False, "not connected to the robot"
             return response
@@ -246,6 +350,13 @@ class FrankaBridgeNode(Node):
         return response
 
     def _on_home(self, _request, response):
+        with self._callback() as live:
+            if not live:
+                response.success, response.message = False, "the bridge is shutting down"
+                return response
+            return self._home(response)
+
+    def _home(self, response):
         if self.state != "ok":
             response.success = False
             response.message = f"robot is {self.state}: call /franka/recover first"
@@ -277,6 +388,11 @@ class FrankaBridgeNode(Node):
         if changed:
             self.publish_diagnostics()
 
+    def _on_diag_timer(self) -> None:
+        with self._callback() as live:
+            if live:
+                self.publish_diagnostics()
+
     def publish_diagnostics(self) -> None:
         level = {
             "ok": DiagnosticStatus.OK,
@@ -284,17 +400,22 @@ class FrankaBridgeNode(Node):
             "error": DiagnosticStatus.ERROR,
             "disconnected": DiagnosticStatus.ERROR,
         }[self.state]
+        message = self.error_reason or self.state
+        failing = self.monitor.consecutive
+        if failing and self.state == "ok":
+            level = DiagnosticStatus.WARN
+            message = f"state reads failing ({failing} in a row): {self._read_error}"
         status = DiagnosticStatus(
-            level=level,
-            name=NODE_NAME,
-            message=self.error_reason or self.state,
-            hardware_id=self.config.robot_ip,
+            level=level, name=NODE_NAME, message=message, hardware_id=self.config.robot_ip
         )
+        age = self.monitor.age(time.monotonic())
         values = {
             "state": self.state,
             "safety_event": self.safety_event,
             "actions_executed": str(self.actions_executed),
             "actions_rejected": str(self.actions_rejected),
+            "state_read_failures": str(self.monitor.failures),
+            "state_age_ms": f"{age * 1e3:.1f}" if np.isfinite(age) else "inf",
         }
         status.values = [KeyValue(key=k, value=v) for k, v in values.items()]
         msg = DiagnosticArray(status=[status])
@@ -302,9 +423,26 @@ class FrankaBridgeNode(Node):
         self.pub_diag.publish(msg)
 
     def destroy_node(self) -> None:
-        self._closing = True
+        """Timers off, motion preempted, callbacks drained, connection released, then the node."""
+        with self._idle:
+            self._closing = True
+        for timer in self._own_timers:
+            timer.cancel()
+        if self.backend.connected:
+            with contextlib.suppress(RobotError):
+                self.backend.stop()  # unblocks a homing callback waiting on its motion
+        deadline = time.monotonic() + self.config.shutdown_timeout_s
+        with self._idle:
+            while self._in_flight and time.monotonic() < deadline:
+                self._idle.wait(deadline - time.monotonic())
+            stuck = self._in_flight
+        if stuck:
+            self.get_logger().error(f"{stuck} callbacks still running at shutdown")
+        try:
+            self.backend.disconnect(self.config.shutdown_timeout_s)
+        except RobotError as exc:
+            self.get_logger().error(str(exc))
         super().destroy_node()
-        self.backend.disconnect()
 
 
 def main(args=None) -> None:

@@ -37,9 +37,13 @@ class RobotConfig:
         25.0,
     )
     state_rate_hz: float = 100.0  # /franka/ee_state, /franka/ee_pose, /joint_states
+    gripper_rate_hz: float = 20.0  # finger width reads (each read waits for a state packet)
     diagnostics_rate_hz: float = 2.0
     reconnect_period_s: float = 2.0  # retry interval while the robot is unreachable
+    connect_timeout_s: float = 5.0  # a connect unanswered this long is reported (and kept pending)
+    state_error_log_period_s: float = 2.0  # failed state reads while idle: one log line per period
     home_timeout_s: float = 15.0
+    shutdown_timeout_s: float = 5.0  # destroy_node waits this long for callbacks and franky calls
     base_frame: str = "fr3_link0"
     joint_prefix: str = "fr3"  # joint names <prefix>_joint1..7, <prefix>_finger_joint1..2
     safety: SafetyConfig = field(default_factory=SafetyConfig)
@@ -63,7 +67,15 @@ class RobotConfig:
             self.state_rate_hz >= 50.0,
             f"state_rate_hz must be >= 50 (the planner needs fresh state), got {self.state_rate_hz}",
         )
-        for name in ("diagnostics_rate_hz", "reconnect_period_s", "home_timeout_s"):
+        for name in (
+            "diagnostics_rate_hz",
+            "gripper_rate_hz",
+            "reconnect_period_s",
+            "connect_timeout_s",
+            "state_error_log_period_s",
+            "home_timeout_s",
+            "shutdown_timeout_s",
+        ):
             value = getattr(self, name)
             require(value > 0, f"{name} must be > 0, got {value}")
 

@@ -33,6 +33,7 @@ class SafetyConfig:
     max_speed_m_s: float = 0.25  # end-effector translation speed cap (motion generator limit)
     max_angular_speed_rad_s: float = 1.0
     max_action_age_s: float = 0.5  # older (or this far in the future) stamps are stale
+    max_state_age_s: float = 0.1  # newest successful state read older than this: reject actions
     watchdog_timeout_s: float = 2.0  # stop a motion still running this long after the last action
     home_joints: tuple[float, float, float, float, float, float, float] = (
         0.0,
@@ -57,6 +58,7 @@ class SafetyConfig:
             "max_speed_m_s",
             "max_angular_speed_rad_s",
             "max_action_age_s",
+            "max_state_age_s",
             "watchdog_timeout_s",
         ):
             value = getattr(self, name)
@@ -101,8 +103,14 @@ class SafetyFilter:
         """Record that the action stamped `stamp` was sent to the robot (out-of-order guard)."""
         self.last_executed_stamp = stamp
 
-    def check(self, action, stamp: float, now: float, current_state) -> Verdict:
-        """Decide on one action. `stamp` and `now` in seconds on the same clock."""
+    def check(
+        self, action, stamp: float, now: float, current_state, state_age: float = 0.0
+    ) -> Verdict:
+        """Decide on one action. `stamp` and `now` in seconds on the same clock.
+
+        `state_age`: seconds since `current_state` was read from the robot. A delta applied to a
+        pose older than `max_state_age_s` could go anywhere, so such actions are rejected.
+        """
         cfg = self.config
         action = np.asarray(action, dtype=np.float64).reshape(-1)
         state = np.asarray(current_state, dtype=np.float64).reshape(-1)
@@ -117,6 +125,13 @@ class SafetyFilter:
             return Verdict.reject(kind, f"action contains {kind}: {action.tolist()}")
         if state.size != STATE_SIZE or not np.all(np.isfinite(state)):
             return Verdict.reject("state", f"robot state unusable: {state.tolist()}")
+        if not state_age <= cfg.max_state_age_s:  # also catches nan
+            return Verdict.reject(
+                "stale state",
+                f"the newest robot state is {state_age:.3f} s old (limit "
+                f"safety.max_state_age_s = {cfg.max_state_age_s} s): state reads are failing "
+                "or lagging, a delta from that pose could go anywhere",
+            )
         if not np.isfinite(stamp):
             return Verdict.reject("stale", "action stamp is not a finite time")
         age = now - stamp
