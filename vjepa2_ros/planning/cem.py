@@ -12,6 +12,15 @@ One call plans H actions from the current latent and state towards a goal latent
 4. The returned plan is the mean with small gripper deltas (|g| < 0.25) set to 0; the robot
    executes its first step and the next call plans again (receding horizon).
 
+Differences from the reference notebook (facts checked against its cem()): the sampling mean
+is rolled out as one extra candidate per iteration (never an elite) and the returned plan once
+at the end, for the diagnostics (+1 forward per iteration, +H; evaluate_plan=false gives exactly
+N x iterations x H); pose math is batched torch float32 instead of scipy per candidate; eps is
+drawn as one [H, N, dims] tensor per iteration (for H = 1 the same numbers as the reference's
+[N, 4] draw from the same generator state). Its `axis` (pin a dimension) and `close_gripper`
+options are not implemented. Its cem() defaults (momentum_mean 0.25, momentum_std 0.95) differ
+from what its notebook passes (0.15, 0.15); we use the notebook's values.
+
 Everything inside the iteration loop stays on the device: no .item(), no host copies, no Python
 loop over candidates. Diagnostics are stacked and copied to the host once, at the end. The only
 exception is the opt-in early stop, which must read one flag per iteration to decide to stop.
