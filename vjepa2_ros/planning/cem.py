@@ -243,8 +243,10 @@ class CEMPlanner:
             )
         if not bool(torch.isfinite(state).all()):
             raise ValueError(f"state_now has non-finite values {state.tolist()}: refusing to plan")
-        z_now = z_now.to(self.device)
-        z_goal = z_goal.to(self.device)
+        # Context in the predictor's dtype (a float32 latent from ROS would otherwise make every
+        # rollout context float32); the goal in float32, where the energy is computed.
+        z_now = z_now.to(self.device, getattr(self.world_model, "dtype", z_now.dtype))
+        z_goal = z_goal.to(self.device, torch.float32)
         if not bool(torch.isfinite(z_now).all() & torch.isfinite(z_goal).all()):
             raise ValueError(
                 "latent has NaN/inf values (encoder or message fault): refusing to plan"
@@ -263,8 +265,9 @@ class CEMPlanner:
         gen.manual_seed(seed)
         clock = _IterationClock(self.device)
         out = self._search(z_now, state, z_goal, gen, self.initial_mean(), clock)
+        result = self._to_host(out, clock, seed, t0)  # raises before a bad plan seeds the next
         self._prev_mean = out["mean"]
-        return self._to_host(out, clock, seed, t0)
+        return result
 
     def _search(self, z_now, state, z_goal, gen, mean, clock) -> dict:
         """The CEM iterations and the plan's evaluation; device tensors in, device tensors out.
