@@ -87,6 +87,19 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def overrides(pairs: list[str]) -> dict:
+    """--set samples=4 --set iterations=1 -> CEMConfig field overrides (ints, floats, bools)."""
+    import yaml
+
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise SystemExit(f"--set expects key=value, got {pair!r}")
+        out[key] = yaml.safe_load(value)
+    return out
+
+
 def bench_speed(args) -> None:
     device = torch.device(args.device)
     dtype = DTYPES[args.dtype]
@@ -108,7 +121,7 @@ def bench_speed(args) -> None:
     )
     print(header)
     for name in args.budgets.split(","):
-        cfg = load_budget(name, chunk_size=args.chunk_size)
+        cfg = load_budget(name, chunk_size=args.chunk_size, **overrides(args.set))
         planner = CEMPlanner(model, cfg, device=device)
         for _ in range(args.warmup):
             planner.plan(z_now, STATE, z_goal)
@@ -188,6 +201,7 @@ def main() -> None:
         default="max-autotune-no-cudagraphs",
         help="torch.compile mode; reduce-overhead / max-autotune add CUDA graphs",
     )
+    p.add_argument("--set", action="append", default=[], help="CEMConfig override key=value")
     p.add_argument("--quality", action="store_true", help="accuracy on a synthetic bowl instead")
     p.add_argument("--quality-seeds", type=int, default=10)
     args = p.parse_args()

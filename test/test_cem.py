@@ -285,5 +285,7 @@ def test_non_finite_predictions_give_no_action():
             return super().predict(z_ctx, actions, states) * float("nan")
 
     world = NanWorld()
+    planner = make(world, samples=8, topk=2, iterations=2, horizon=2, warm_start=True)
     with pytest.raises(PlanningError, match="no action returned"):
-        make(world, samples=8, topk=2, iterations=2, horizon=1).plan(*inputs(world))
+        planner.plan(*inputs(world))
+    assert np.all(planner.initial_mean().numpy() == 0), "a failed plan must not seed the next"

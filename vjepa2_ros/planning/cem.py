@@ -12,6 +12,15 @@ One call plans H actions from the current latent and state towards a goal latent
 4. The returned plan is the mean with small gripper deltas (|g| < 0.25) set to 0; the robot
    executes its first step and the next call plans again (receding horizon).
 
+Differences from the reference notebook (facts checked against its cem()): the sampling mean
+is rolled out as one extra candidate per iteration (never an elite) and the returned plan once
+at the end, for the diagnostics (+1 forward per iteration, +H; evaluate_plan=false gives exactly
+N x iterations x H); pose math is batched torch float32 instead of scipy per candidate; eps is
+drawn as one [H, N, dims] tensor per iteration (for H = 1 the same numbers as the reference's
+[N, 4] draw from the same generator state). Its `axis` (pin a dimension) and `close_gripper`
+options are not implemented. Its cem() defaults (momentum_mean 0.25, momentum_std 0.95) differ
+from what its notebook passes (0.15, 0.15); we use the notebook's values.
+
 Everything inside the iteration loop stays on the device: no .item(), no host copies, no Python
 loop over candidates. Diagnostics are stacked and copied to the host once, at the end. The only
 exception is the opt-in early stop, which must read one flag per iteration to decide to stop.
@@ -234,8 +243,10 @@ class CEMPlanner:
             )
         if not bool(torch.isfinite(state).all()):
             raise ValueError(f"state_now has non-finite values {state.tolist()}: refusing to plan")
-        z_now = z_now.to(self.device)
-        z_goal = z_goal.to(self.device)
+        # Context in the predictor's dtype (a float32 latent from ROS would otherwise make every
+        # rollout context float32); the goal in float32, where the energy is computed.
+        z_now = z_now.to(self.device, getattr(self.world_model, "dtype", z_now.dtype))
+        z_goal = z_goal.to(self.device, torch.float32)
         if not bool(torch.isfinite(z_now).all() & torch.isfinite(z_goal).all()):
             raise ValueError(
                 "latent has NaN/inf values (encoder or message fault): refusing to plan"
@@ -254,8 +265,9 @@ class CEMPlanner:
         gen.manual_seed(seed)
         clock = _IterationClock(self.device)
         out = self._search(z_now, state, z_goal, gen, self.initial_mean(), clock)
+        result = self._to_host(out, clock, seed, t0)  # raises before a bad plan seeds the next
         self._prev_mean = out["mean"]
-        return self._to_host(out, clock, seed, t0)
+        return result
 
     def _search(self, z_now, state, z_goal, gen, mean, clock) -> dict:
         """The CEM iterations and the plan's evaluation; device tensors in, device tensors out.
