@@ -62,6 +62,7 @@ class PlannerNode(Node):
         self.cycles = 0
         self.actions_published = 0
         self.last_skip = ""
+        self._cycle_start = self.get_clock().now()
 
         self._lock = threading.Lock()
         self._latent: Image | None = None
@@ -121,7 +122,8 @@ class PlannerNode(Node):
         self.cycles += 1
         with self._lock:
             latent, state, goal = self._latent, self._state, self._goal
-        now = self.get_clock().now().nanoseconds * 1e-9
+        self._cycle_start = self.get_clock().now()
+        now = self._cycle_start.nanoseconds * 1e-9
         reason = skip_reason(
             CycleInputs(
                 now=now,
@@ -188,7 +190,7 @@ class PlannerNode(Node):
             values=[KeyValue(key=k, value=str(v)) for k, v in values.items()],
         )
         msg = DiagnosticArray(status=[status])
-        msg.header.stamp = self.get_clock().now().to_msg()
+        msg.header.stamp = self._cycle_start.to_msg()  # when the cycle began
         self._diag_pub.publish(msg)
 
     def destroy_node(self) -> None:
