@@ -94,12 +94,15 @@ class FrankaBridgeNode(Node):
         )
         self.create_service(Trigger, "/franka/home", self._on_home, callback_group=command_group)
         self._own_timers = [
-            self.create_timer(1.0 / cfg.state_rate_hz, self._on_state_timer, state_group),
             self.create_timer(1.0 / cfg.diagnostics_rate_hz, self._on_diag_timer, state_group),
             self.create_timer(1.0 / cfg.gripper_rate_hz, self._on_gripper_timer, gripper_group),
             self.create_timer(cfg.reconnect_period_s, self._try_connect, command_group),
         ]
         self._try_connect()
+        # State at state_rate_hz from its own thread: an executor timer shares the executor's
+        # threads (and the GIL) with every other callback and fell to ~20 Hz on a busy laptop.
+        self._state_thread = threading.Thread(target=self._state_loop, name="franka-state")
+        self._state_thread.start()
 
     @contextlib.contextmanager
     def _callback(self):
@@ -141,10 +144,22 @@ class FrankaBridgeNode(Node):
         self.get_logger().info(f"connected to the robot at {self.config.robot_ip}")
 
     # ---- state ------------------------------------------------------------------------------
-    def _on_state_timer(self) -> None:
-        with self._callback() as live:
-            if live and self.backend.connected:
-                self._read_and_publish()
+    def _state_loop(self) -> None:
+        """Read and publish the state on an absolute schedule until the node closes."""
+        period = 1.0 / self.config.state_rate_hz
+        next_t = time.monotonic()
+        while True:
+            with self._callback() as live:
+                if not live:
+                    return
+                if self.backend.connected:
+                    self._read_and_publish()
+            next_t += period
+            delay = next_t - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            else:  # fell behind (busy machine): do not burst to catch up
+                next_t = time.monotonic()
 
     def _read_and_publish(self) -> None:
         try:
@@ -438,6 +453,7 @@ class FrankaBridgeNode(Node):
             stuck = self._in_flight
         if stuck:
             self.get_logger().error(f"{stuck} callbacks still running at shutdown")
+        self._state_thread.join(timeout=self.config.shutdown_timeout_s)
         try:
             self.backend.disconnect(self.config.shutdown_timeout_s)
         except RobotError as exc:
