@@ -3,7 +3,6 @@
 import numpy as np
 import pytest
 import torch
-from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 
 from vjepa2_ros import interfaces as names
@@ -11,11 +10,9 @@ from vjepa2_ros.model.presets import spec_from_name
 from vjepa2_ros.model.world_model import WorldModel
 from vjepa2_ros.nodes.camera_encoder import CameraEncoderNode
 from vjepa2_ros.nodes.conversions import image_from_array, msg_to_latent
+from vjepa2_ros.nodes.qos import LATCHED
 
 pytestmark = pytest.mark.ros
-LATCHED = QoSProfile(
-    depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL, reliability=ReliabilityPolicy.RELIABLE
-)
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.node import Node
-from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Int32
 from std_srvs.srv import SetBool, Trigger
@@ -20,12 +19,10 @@ from vjepa2_ros import interfaces as names
 from vjepa2_ros.nodes.conversions import stamp_to_sec
 from vjepa2_ros.nodes.goal_server import diagnostic_values
 from vjepa2_ros.nodes.params import node_parameters
+from vjepa2_ros.nodes.qos import LATCHED
 from vjepa2_ros.runner import GraphRunner
 
 pytestmark = [pytest.mark.ros, pytest.mark.sim]
-LATCHED = QoSProfile(
-    depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL, reliability=ReliabilityPolicy.RELIABLE
-)
 TINY_BUDGET = "tiny:\n  samples: 24\n  iterations: 2\n  horizon: 1\n  topk: 4\n"
 
 

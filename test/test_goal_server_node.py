@@ -3,7 +3,6 @@
 import numpy as np
 import pytest
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 from std_msgs.msg import Bool, Int32
 from std_srvs.srv import Trigger
@@ -11,12 +10,10 @@ from std_srvs.srv import Trigger
 from vjepa2_ros import interfaces as names
 from vjepa2_ros.nodes.conversions import image_from_array, rgb_from_image
 from vjepa2_ros.nodes.goal_server import GoalServerNode
+from vjepa2_ros.nodes.qos import LATCHED
 from vjepa2_ros.planning.goal_images import save_rgb
 
 pytestmark = pytest.mark.ros
-LATCHED = QoSProfile(
-    depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL, reliability=ReliabilityPolicy.RELIABLE
-)
 
 
 def solid(value):

@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 import torch
 from diagnostic_msgs.msg import DiagnosticArray
-from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image, JointState
 from std_srvs.srv import SetBool
 
@@ -22,11 +21,9 @@ from vjepa2_ros.nodes.conversions import (
 )
 from vjepa2_ros.nodes.goal_server import diagnostic_values
 from vjepa2_ros.nodes.planner import PlannerNode
+from vjepa2_ros.nodes.qos import LATCHED
 
 pytestmark = pytest.mark.ros
-LATCHED = QoSProfile(
-    depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL, reliability=ReliabilityPolicy.RELIABLE
-)
 TINY_BUDGET = "tiny:\n  samples: 16\n  iterations: 2\n  horizon: 1\n  topk: 4\n"
 
 

@@ -55,3 +55,23 @@ def test_apply_action_broadcasts_and_matches_scipy():
     np.testing.assert_allclose(
         action_between(s32, apply_action(s32, a32)).numpy(), a32.numpy(), atol=1e-5
     )
+
+
+def test_bridge_and_model_agree_on_the_action_convention():
+    """The bridge (numpy, safety filter) and the world model (torch) apply an action alike."""
+    from vjepa2_ros.robot.pose import apply_delta
+
+    rng = np.random.default_rng(3)
+    states = np.concatenate(
+        [rng.uniform(0.3, 0.7, (64, 3)), rng.uniform(-2.5, 2.5, (64, 3)), np.zeros((64, 1))], 1
+    )
+    actions = np.concatenate(
+        [rng.uniform(-0.05, 0.05, (64, 3)), rng.uniform(-0.3, 0.3, (64, 3)), np.zeros((64, 1))], 1
+    )
+    model_next = apply_action(torch.from_numpy(states), torch.from_numpy(actions)).numpy()
+    for s, a, m in zip(states, actions, model_next):
+        bridge_next = apply_delta(s[:6], a[:6])
+        np.testing.assert_allclose(bridge_next[:3], m[:3], atol=1e-9)
+        r_bridge = Rotation.from_euler("xyz", bridge_next[3:6]).as_matrix()
+        r_model = Rotation.from_euler("xyz", m[3:6]).as_matrix()
+        np.testing.assert_allclose(r_bridge, r_model, atol=1e-9)

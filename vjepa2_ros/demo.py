@@ -22,6 +22,7 @@ import numpy as np
 
 from vjepa2_ros import interfaces as names
 from vjepa2_ros.config import from_mapping, load_yaml, require
+from vjepa2_ros.nodes.qos import LATCHED
 
 SUBGOAL_POSITION_TOLERANCE_M = 0.03  # the evaluation's reach criterion
 
@@ -106,7 +107,6 @@ class Progress:
 
 
 def run(config: DemoConfig, out_root: Path) -> dict:
-    from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
     from sensor_msgs.msg import Image, JointState
     from std_msgs.msg import Bool, Int32
 
@@ -116,9 +116,6 @@ def run(config: DemoConfig, out_root: Path) -> dict:
     from vjepa2_ros.nodes.sim_camera import ARM_POSE_NAMES
     from vjepa2_ros.runner import GraphRunner
 
-    latched = QoSProfile(
-        depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL, reliability=ReliabilityPolicy.RELIABLE
-    )
     run_dir = out_root / datetime.now().strftime("%Y%m%d-%H%M%S")
     run_dir.mkdir(parents=True, exist_ok=False)
     overrides = {name: dict(values) for name, values in config.overrides.items()}
@@ -151,11 +148,11 @@ def run(config: DemoConfig, out_root: Path) -> dict:
             Image, names.LATENT, lambda m: seen.__setitem__("latent", seen["latent"] + 1), 1
         )
         episode.create_subscription(
-            Int32, names.GOAL_INDEX, lambda m: seen.__setitem__("index", m.data), latched
+            Int32, names.GOAL_INDEX, lambda m: seen.__setitem__("index", m.data), LATCHED
         )
         done = threading.Event()
         episode.create_subscription(
-            Bool, names.GOAL_DONE, lambda m: done.set() if m.data else None, latched
+            Bool, names.GOAL_DONE, lambda m: done.set() if m.data else None, LATCHED
         )
         from diagnostic_msgs.msg import DiagnosticArray
 
@@ -163,7 +160,7 @@ def run(config: DemoConfig, out_root: Path) -> dict:
             DiagnosticArray, names.PLANNER_DIAGNOSTICS, progress.on_diagnostics, 10
         )
         render_pub = episode.create_publisher(JointState, names.SIM_RENDER_GOAL, 10)
-        truth_pub = episode.create_publisher(JointState, names.SIM_GOAL_TRUTH, latched)
+        truth_pub = episode.create_publisher(JointState, names.SIM_GOAL_TRUTH, LATCHED)
         runner.spin_in_background()
 
         _wait(

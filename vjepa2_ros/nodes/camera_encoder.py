@@ -13,7 +13,7 @@ import threading
 import numpy as np
 import torch
 from rclpy.node import Node
-from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Image
 
 from vjepa2_ros import interfaces as names
@@ -22,10 +22,8 @@ from vjepa2_ros.model.config import ModelConfig
 from vjepa2_ros.nodes.conversions import COLOUR_ENCODINGS, latent_to_msg, rgb_from_image
 from vjepa2_ros.nodes.entrypoint import spin_node
 from vjepa2_ros.nodes.params import declare_config
+from vjepa2_ros.nodes.qos import LATCHED
 
-LATCHED = QoSProfile(
-    depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL, reliability=ReliabilityPolicy.RELIABLE
-)
 ENCODING_ERROR_LOG_PERIOD_S = 5.0
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.node import Node
-from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Image
 from std_msgs.msg import Bool, Int32
 from std_srvs.srv import SetBool, Trigger
@@ -22,12 +22,9 @@ from vjepa2_ros.config import require
 from vjepa2_ros.nodes.conversions import ImageEncodingError, image_from_array, rgb_from_image
 from vjepa2_ros.nodes.entrypoint import spin_node
 from vjepa2_ros.nodes.params import declare_config
+from vjepa2_ros.nodes.qos import LATCHED
 from vjepa2_ros.planning.goal_images import load_goal_folder
 from vjepa2_ros.planning.subgoals import SubgoalPolicy, SubgoalSequence
-
-LATCHED = QoSProfile(
-    depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL, reliability=ReliabilityPolicy.RELIABLE
-)
 
 
 @dataclass

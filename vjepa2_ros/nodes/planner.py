@@ -15,7 +15,6 @@ import numpy as np
 import torch
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.node import Node
-from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Int32
 from std_srvs.srv import SetBool
@@ -33,13 +32,10 @@ from vjepa2_ros.nodes.conversions import (
 )
 from vjepa2_ros.nodes.entrypoint import spin_node
 from vjepa2_ros.nodes.params import declare_config
+from vjepa2_ros.nodes.qos import LATCHED
 from vjepa2_ros.planning.cem import CEMPlanner
 from vjepa2_ros.planning.config import PlannerConfig
 from vjepa2_ros.planning.input_gate import CycleInputs, InputLimits, skip_reason
-
-LATCHED = QoSProfile(
-    depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL, reliability=ReliabilityPolicy.RELIABLE
-)
 
 
 def _ns(stamp) -> int:

@@ -1,0 +1,8 @@
+"""QoS profiles shared by the nodes."""
+
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+
+# Latched: the newest message (active goal, its latent, the sub-goal index) reaches late joiners.
+LATCHED = QoSProfile(
+    depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL, reliability=ReliabilityPolicy.RELIABLE
+)
