@@ -24,7 +24,9 @@ from vjepa2_ros import interfaces as names
 from vjepa2_ros.config import from_mapping, load_yaml, require
 from vjepa2_ros.nodes.qos import LATCHED
 
-SUBGOAL_POSITION_TOLERANCE_M = 0.03  # the evaluation's reach criterion
+# Nodes that run as their own process, as under ros2 launch: the simulator's 1 kHz physics loop
+# and the bridge's state stream must not wait for the planner's GIL.
+PROCESSES = ("sim_camera", "franka_bridge")
 
 
 @dataclass
@@ -137,7 +139,7 @@ def run(config: DemoConfig, out_root: Path) -> dict:
             "recorder",
             RecorderNode(context=runner.context, parameter_overrides=recorder_params),
         )
-        runner.start_graph(use_sim=True, overrides=overrides, processes=["sim_camera"])
+        runner.start_graph(use_sim=True, overrides=overrides, processes=PROCESSES)
         episode = runner.add("demo_episode", _episode_node(runner.context))
         progress = Progress(len(config.subgoal_offsets))
         seen = {"state": None, "latent": 0, "index": None, "done": False}

@@ -70,6 +70,7 @@ class FrankaBridgeNode(Node):
         self._last_action_time: float | None = None  # monotonic, of the last executed action
         self._motion_active = False
         self._flag_lock = threading.Lock()
+        self._connected_at = time.monotonic()  # of the current connection
         self._closing = False  # set by destroy_node: callbacks that start now do nothing
         self._in_flight = 0  # callbacks running (destroy_node waits for them)
         self._idle = threading.Condition()
@@ -140,6 +141,7 @@ class FrankaBridgeNode(Node):
         self.error_reason = ""
         self.gripper_logic.reset()
         self.monitor.reset()
+        self._connected_at = time.monotonic()
         self._set_state("ok", "")
         self.get_logger().info(f"connected to the robot at {self.config.robot_ip}")
 
@@ -152,8 +154,14 @@ class FrankaBridgeNode(Node):
             with self._callback() as live:
                 if not live:
                     return
-                if self.backend.connected:
-                    self._read_and_publish()
+                try:
+                    if self.backend.connected:
+                        self._read_and_publish()
+                except Exception as exc:  # never let the state stream die silently
+                    self.get_logger().error(
+                        f"state loop: {exc!r}",
+                        throttle_duration_sec=self.config.state_error_log_period_s,
+                    )
             next_t += period
             delay = next_t - time.monotonic()
             if delay > 0:
@@ -207,6 +215,21 @@ class FrankaBridgeNode(Node):
         if decision.latch:
             self._halt(f"state read failed during a motion: {exc}")
             self._fail(exc)
+        elif (
+            min(self.monitor.age(time.monotonic()), time.monotonic() - self._connected_at)
+            > self.config.state_reconnect_after_s
+        ):
+            # libfranka does not recover from some network errors ("Net Exception" on every
+            # read): a fresh connection does. Idle only, so no motion is cut off.
+            self.get_logger().error(
+                f"no robot state for {self.config.state_reconnect_after_s} s ({exc}): reconnecting"
+            )
+            try:
+                self.backend.disconnect(self.config.shutdown_timeout_s)
+            except RobotError as err:
+                self.get_logger().error(str(err))
+            self.monitor.reset()
+            self._set_state("disconnected", f"reconnecting: {exc}")
         elif decision.log:
             more = (
                 f" (+{decision.suppressed} more since the last report)"

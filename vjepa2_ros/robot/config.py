@@ -42,6 +42,7 @@ class RobotConfig:
     reconnect_period_s: float = 2.0  # retry interval while the robot is unreachable
     connect_timeout_s: float = 5.0  # a connect unanswered this long is reported (and kept pending)
     state_error_log_period_s: float = 2.0  # failed state reads while idle: one log line per period
+    state_reconnect_after_s: float = 3.0  # no good state read for this long while idle: reconnect
     home_timeout_s: float = 15.0
     shutdown_timeout_s: float = 5.0  # destroy_node waits this long for callbacks and franky calls
     base_frame: str = "fr3_link0"
@@ -73,6 +74,7 @@ class RobotConfig:
             "reconnect_period_s",
             "connect_timeout_s",
             "state_error_log_period_s",
+            "state_reconnect_after_s",
             "home_timeout_s",
             "shutdown_timeout_s",
         ):
