@@ -30,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", default="small")
     p.add_argument("--config", default="sim_eval.yaml", help="YAML with a `sim_eval` section")
     p.add_argument("--host", help="franky-sim address (overrides sim_eval.host)")
+    p.add_argument("--max-cycles", type=int, help="reach cycles per episode (sim_eval.max_cycles)")
     p.add_argument("--out", default="runs/sim_eval")
     p.add_argument("--landscape", action="store_true", help="write the energy landscape instead")
     p.add_argument("--verbose", action="store_true", help="print every cycle")
@@ -49,6 +50,8 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(max(1, torch.get_num_threads()))
     try:
         overrides = {"host": args.host} if args.host else {}
+        if args.max_cycles is not None:
+            overrides["max_cycles"] = args.max_cycles
         cfg = SimEvalConfig.load(args.config, **overrides)
         cem = load_budget(args.budget)
         model_cfg = ModelConfig(preset=args.preset, checkpoint=args.checkpoint)

@@ -119,15 +119,25 @@ class EpisodeResult:
 class SimEvaluator:
     """Runs episodes on a SimRig (cell, franky, safety filter) with the model and the planner."""
 
-    def __init__(self, world_model, cem_config, config: SimEvalConfig | None = None) -> None:
+    def __init__(
+        self,
+        world_model,
+        cem_config,
+        config: SimEvalConfig | None = None,
+        rig: SimRig | None = None,
+    ) -> None:
+        """`rig`: an already started SimRig to share (not stopped by `stop()`)."""
         self.config = config or SimEvalConfig()
         self.model = world_model
         self.cem_config = cem_config
-        self.rig: SimRig | None = None
-        self.cell = None
+        self._own_rig = rig is None
+        self.rig: SimRig | None = rig
+        self.cell = None if rig is None else rig.cell
 
     # ---------------------------------------------------------------- lifecycle
     def start(self) -> SimEvaluator:
+        if self.rig is not None:
+            return self
         c = self.config
         self.rig = SimRig(
             RigConfig(
@@ -143,7 +153,7 @@ class SimEvaluator:
         return self
 
     def stop(self) -> None:
-        if self.rig is not None:
+        if self.rig is not None and self._own_rig:
             self.rig.stop()
             self.rig = None
             self.cell = None

@@ -77,8 +77,14 @@ def collect(
     rig_config: RigConfig | None = None,
     exploration: ExplorationConfig | None = None,
     log=print,
+    rig: SimRig | None = None,
 ) -> list[Path]:
-    """Record `episodes` bags of `steps` actions (steps + 1 frames) each; returns their paths."""
+    """Record `episodes` bags of `steps` actions (steps + 1 frames) each; returns their paths.
+
+    `rig`: an already started SimRig to use (else one is started and stopped here).
+    """
+    import contextlib
+
     from vjepa2_ros.data.bag import BagWriter, typestore
 
     require(episodes >= 1 and steps >= 2, "collect: episodes must be >= 1 and steps >= 2")
@@ -87,7 +93,8 @@ def collect(
     msgs = _Messages(typestore())
     policy = ExplorationPolicy(exploration or ExplorationConfig(), seed=seed)
     bags = []
-    with SimRig(rig_config or RigConfig(seed=seed)) as rig:
+    own = rig is None
+    with SimRig(rig_config or RigConfig(seed=seed)) if own else contextlib.nullcontext(rig) as rig:
         for k in range(episodes):
             t0 = time.monotonic()
             name = f"episode_{seed + k:04d}"
