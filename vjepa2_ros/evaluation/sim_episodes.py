@@ -8,7 +8,7 @@ so a rerun with the same model and budget gives the same numbers (up to physics 
 - `reach`: from a seeded start pose, the goal image shows the arm at a random reachable pose
   10-20 cm away (same orientation, gripper open). Success: the end effector is within 3 cm of
   the goal position (sim ground truth). The episode ends at the first cycle that is within the
-  tolerance, or after `max_cycles` (30).
+  tolerance, after `max_cycles` (30), or as a failure once the arm is `reach_abort_m` away.
 - `pick-place`: three sub-goal images rendered from the seed's scene: above the cup, grasping
   it (gripper closed on the cup), and holding it on a target place 10-15 cm away. The planner
   moves to the next sub-goal when the end effector is within `subgoal_tolerance_m` of the
@@ -43,6 +43,7 @@ class SimEvalConfig:
     reach_min_m: float = 0.10  # goal distance from the start pose
     reach_max_m: float = 0.20
     reach_success_m: float = 0.03
+    reach_abort_m: float = 0.40  # reach: farther than this from the goal ends the episode (fail)
     start_min: tuple[float, float, float] = (0.40, -0.12, 0.20)  # start-pose box, base frame
     start_max: tuple[float, float, float] = (0.55, 0.12, 0.35)
     goal_min: tuple[float, float, float] = (0.30, -0.25, 0.12)  # goals stay in this box
@@ -71,6 +72,10 @@ class SimEvalConfig:
         for lo, hi in ((self.start_min, self.start_max), (self.goal_min, self.goal_max)):
             require(all(a < b for a, b in zip(lo, hi)), "sim_eval *_min must be below *_max")
         require(self.reach_success_m > 0 and self.place_success_m > 0, "tolerances must be > 0")
+        require(
+            self.reach_abort_m > self.reach_max_m,
+            "sim_eval reach_abort_m must exceed reach_max_m (episodes start closer than that)",
+        )
         require(self.subgoal_cycles >= 1, "sim_eval subgoal_cycles must be >= 1")
         require(0 < self.dynamics_factor <= 1, "sim_eval dynamics_factor must be in (0, 1]")
         require(self.motion_timeout_s > 0, "sim_eval motion_timeout_s must be > 0")
@@ -90,6 +95,7 @@ class CycleRecord:
     latency_ms: float  # planning time
     action: list[float]
     distance_m: float  # reach: ee to goal; pick-place: ee to the active sub-goal's ee pose
+    ee: list[float] = field(default_factory=list)  # ground-truth ee position after the action
 
 
 @dataclass
@@ -104,6 +110,7 @@ class EpisodeResult:
     wall_s: float
     goal: list[float]
     subgoals_reached: int = 0
+    start_ee: list[float] = field(default_factory=list)  # ground-truth ee before the first cycle
     history: list[CycleRecord] = field(default_factory=list)
 
     def line(self) -> str:
@@ -176,7 +183,7 @@ class SimEvaluator:
     # ---------------------------------------------------------------- model helpers
     @torch.inference_mode()
     def encode(self, image: np.ndarray) -> torch.Tensor:
-        return self.model.encode(image[None])[0]
+        return self.model.encode(np.array(image[None]))[0]  # a writable copy for torch
 
     def _planner(self, seed: int) -> CEMPlanner:
         cfg = self.cem_config
@@ -210,7 +217,8 @@ class SimEvaluator:
         goal = self.sample_reach_goal(start, seed)
         z_goal = self.encode(self.cell.render_goal(arm_pose=np.concatenate([goal, start[3:6]])))
         planner = self._planner(seed)
-        dist0 = float(np.linalg.norm(self._ee() - goal))
+        start_ee = self._ee()
+        dist0 = float(np.linalg.norm(start_ee - goal))
         history: list[CycleRecord] = []
         dist = dist0
         success = dist <= c.reach_success_m
@@ -221,10 +229,12 @@ class SimEvaluator:
             self.execute(result.action)
             cycle += 1
             dist = float(np.linalg.norm(self._ee() - goal))
-            history.append(_record(cycle, 0, result, dist))
+            history.append(_record(cycle, 0, result, dist, self._ee()))
             if log:
                 log(f"  cycle {cycle:2d} E {result.energy:.4f} d {dist * 100:5.1f} cm")
             success = dist <= c.reach_success_m
+            if dist > c.reach_abort_m:
+                break
         return EpisodeResult(
             task="reach",
             seed=seed,
@@ -235,6 +245,7 @@ class SimEvaluator:
             min_distance_m=min([dist0] + [h.distance_m for h in history]),
             wall_s=time.monotonic() - t0,
             goal=goal.tolist(),
+            start_ee=start_ee.tolist(),
             history=history,
         )
 
@@ -296,7 +307,7 @@ class SimEvaluator:
                 self.execute(result.action)
                 cycle += 1
                 d = float(np.linalg.norm(self._ee() - g["arm"]))
-                history.append(_record(cycle, k, result, d))
+                history.append(_record(cycle, k, result, d, self._ee()))
                 if log:
                     log(f"  cycle {cycle:2d} sub-goal {k} E {result.energy:.4f} d {d * 100:.1f} cm")
                 if d <= c.subgoal_tolerance_m:
@@ -334,7 +345,7 @@ class SimEvaluator:
         )
 
 
-def _record(cycle: int, subgoal: int, result, distance: float) -> CycleRecord:
+def _record(cycle: int, subgoal: int, result, distance: float, ee) -> CycleRecord:
     return CycleRecord(
         cycle=cycle,
         subgoal=subgoal,
@@ -343,4 +354,5 @@ def _record(cycle: int, subgoal: int, result, distance: float) -> CycleRecord:
         latency_ms=result.diagnostics.latency_s * 1e3,
         action=[round(float(a), 5) for a in result.action],
         distance_m=distance,
+        ee=[round(float(v), 5) for v in ee],
     )
