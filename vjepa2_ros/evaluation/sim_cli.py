@@ -46,6 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     from vjepa2_ros.model.checkpoint import world_model_from_config
     from vjepa2_ros.model.config import ModelConfig
     from vjepa2_ros.planning.budgets import load_budget
+    from vjepa2_ros.robot.franky_backend import RobotError
 
     torch.set_num_threads(max(1, torch.get_num_threads()))
     try:
@@ -75,21 +76,30 @@ def main(argv: list[str] | None = None) -> int:
             )
             return 0
         results = []
+        errors: list[dict] = []
         t0 = time.monotonic()
         for k in range(args.episodes):
-            result = ev.run(args.task, args.seed + k, log=log)
+            try:
+                result = ev.run(args.task, args.seed + k, log=log)
+            except RobotError as exc:  # counted as a failure, named in the output
+                print(f"{args.task} seed {args.seed + k:3d}: ERROR {exc}", flush=True)
+                errors.append({"seed": args.seed + k, "error": str(exc)})
+                ev.rig.reconnect()
+                continue
             results.append(result)
             print(result.line(), flush=True)
     wins = sum(r.success for r in results)
-    rate = wins / len(results)
-    cycles = [len(r.history) for r in results]
+    total = len(results) + len(errors)
+    rate = wins / max(1, total)
+    cycles = [len(r.history) for r in results] or [0]
     latency = [h.latency_ms for r in results for h in r.history]
     summary = {
         "task": args.task,
         "budget": args.budget,
         "cem": asdict(cem),
         "checkpoint": str(source),
-        "episodes": len(results),
+        "episodes": total,
+        "errors": errors,
         "successes": wins,
         "success_rate": rate,
         "mean_cycles": sum(cycles) / len(cycles),
@@ -101,7 +111,8 @@ def main(argv: list[str] | None = None) -> int:
     path = out / f"{args.task}_{args.budget}.json"
     path.write_text(json.dumps(summary, indent=1))
     print(
-        f"{args.task} / {args.budget}: success {wins}/{len(results)} = {rate:.0%}, "
+        f"{args.task} / {args.budget}: success {wins}/{total} = {rate:.0%} "
+        f"({len(errors)} robot errors), "
         f"mean cycles {summary['mean_cycles']:.1f}, plan latency "
         f"{summary['mean_plan_latency_ms']:.0f} ms; {path}"
     )

@@ -14,6 +14,7 @@ import numpy as np
 
 from vjepa2_ros.config import require
 
+STATE_RETRIES = 5  # state reads tried before giving up
 TARGET_TOLERANCE_M = 0.002  # "at the target" for a motion that ended before it was seen
 
 
@@ -81,8 +82,31 @@ class SimRig:
         self.stop()
 
     def state(self) -> np.ndarray:
-        """[x y z roll pitch yaw closedness] as franky reports it (what the bridge publishes)."""
-        return self.backend.read_state().ee_state
+        """[x y z roll pitch yaw closedness] as franky reports it (what the bridge publishes).
+
+        On a loaded machine libfranka's state read can time out ("Net Exception") while the sim
+        lags; a few retries ride that out, a lasting failure is raised.
+        """
+        from vjepa2_ros.robot.franky_backend import RobotError
+
+        for attempt in range(STATE_RETRIES):
+            try:
+                return self.backend.read_state().ee_state
+            except RobotError:
+                if attempt == STATE_RETRIES - 1:
+                    raise
+                time.sleep(0.2)
+                if attempt >= 1:
+                    self.reconnect()
+        raise AssertionError("unreachable")
+
+    def reconnect(self) -> None:
+        """Drop and re-open the franky connection (after a libfranka network error)."""
+        try:
+            self.backend.disconnect()
+        except Exception:
+            pass  # the connection is broken already
+        self.backend.connect()
 
     def ee(self) -> np.ndarray:
         """Ground-truth end-effector position (scoring)."""
@@ -101,7 +125,10 @@ class SimRig:
             try:
                 running = self.backend.poll()
             except Exception:  # aborted (reflex): recover and carry on from where it stopped
-                self.backend.recover()
+                try:
+                    self.backend.recover()
+                except Exception:  # the connection broke (loaded machine): open a new one
+                    self.reconnect()
                 break
             if running:
                 started = True
