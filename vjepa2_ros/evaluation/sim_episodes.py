@@ -1,0 +1,358 @@
+"""Seeded evaluation episodes in the sim, run directly on the core (no ROS graph).
+
+Each planning cycle: render the exterior camera -> encode -> CEM plan towards the goal latent
+-> the safety filter -> franky executes the first action -> wait for the motion to finish. The
+scene, the start pose, the goal and the planner's random draws all come from the episode seed,
+so a rerun with the same model and budget gives the same numbers (up to physics timing).
+
+- `reach`: from a seeded start pose, the goal image shows the arm at a random reachable pose
+  10-20 cm away (same orientation, gripper open). Success: the end effector is within 3 cm of
+  the goal position (sim ground truth). The episode ends at the first cycle that is within the
+  tolerance, after `max_cycles` (30), or as a failure once the arm is `reach_abort_m` away.
+- `pick-place`: three sub-goal images rendered from the seed's scene: above the cup, grasping
+  it (gripper closed on the cup), and holding it on a target place 10-15 cm away. The planner
+  moves to the next sub-goal when the end effector is within `subgoal_tolerance_m` of the
+  sub-goal's pose or after `subgoal_cycles`. Success: the cup within 5 cm of its target at the end.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from vjepa2_ros.config import load_section, require
+from vjepa2_ros.planning.cem import CEMPlanner
+from vjepa2_ros.sim.kinematics import closedness_from_width
+from vjepa2_ros.sim.rig import RigConfig, SimRig
+from vjepa2_ros.sim.scene import CUP_RADIUS
+
+TASKS = ("reach", "pick-place")
+
+
+@dataclass
+class SimEvalConfig:
+    """Episode generation, scoring and execution settings (config/sim_eval.yaml `sim_eval`)."""
+
+    host: str = "127.0.0.61"  # franky-sim address of the evaluation cell
+    max_cycles: int = 30  # reach: planning cycles per episode
+    reach_min_m: float = 0.10  # goal distance from the start pose
+    reach_max_m: float = 0.20
+    reach_success_m: float = 0.03
+    reach_abort_m: float = 0.40  # reach: farther than this from the goal ends the episode (fail)
+    start_min: tuple[float, float, float] = (0.40, -0.12, 0.20)  # start-pose box, base frame
+    start_max: tuple[float, float, float] = (0.55, 0.12, 0.35)
+    goal_min: tuple[float, float, float] = (0.30, -0.25, 0.12)  # goals stay in this box
+    goal_max: tuple[float, float, float] = (0.70, 0.25, 0.45)
+    place_success_m: float = 0.05
+    place_min_m: float = 0.10  # cup target distance from the cup
+    place_max_m: float = 0.15
+    approach_height_m: float = 0.12  # ee above the cup origin for the first sub-goal
+    grasp_height_m: float = 0.02  # ee above the cup origin when grasping
+    subgoal_cycles: int = 10  # pick-place: cycles per sub-goal at most
+    subgoal_tolerance_m: float = 0.02  # pick-place: ee this close to a sub-goal's pose: next
+    dynamics_factor: float = 0.3  # franky relative dynamics factor of the evaluation arm
+    motion_timeout_s: float = 4.0  # wait at most this long for one action's motion
+    settle_s: float = 0.1  # simulated time after a motion before the next frame
+
+    def __post_init__(self) -> None:
+        require(self.max_cycles >= 1, "sim_eval max_cycles must be >= 1")
+        require(
+            0 < self.reach_min_m <= self.reach_max_m,
+            "sim_eval reach_min_m must be > 0 and <= reach_max_m",
+        )
+        require(
+            0 < self.place_min_m <= self.place_max_m,
+            "sim_eval place_min_m must be > 0 and <= place_max_m",
+        )
+        for lo, hi in ((self.start_min, self.start_max), (self.goal_min, self.goal_max)):
+            require(all(a < b for a, b in zip(lo, hi)), "sim_eval *_min must be below *_max")
+        require(self.reach_success_m > 0 and self.place_success_m > 0, "tolerances must be > 0")
+        require(
+            self.reach_abort_m > self.reach_max_m,
+            "sim_eval reach_abort_m must exceed reach_max_m (episodes start closer than that)",
+        )
+        require(self.subgoal_cycles >= 1, "sim_eval subgoal_cycles must be >= 1")
+        require(0 < self.dynamics_factor <= 1, "sim_eval dynamics_factor must be in (0, 1]")
+        require(self.motion_timeout_s > 0, "sim_eval motion_timeout_s must be > 0")
+
+    @classmethod
+    def load(cls, path: str = "sim_eval.yaml", **overrides: Any) -> SimEvalConfig:
+        cfg = load_section(cls, path, "sim_eval")
+        return cls(**{**asdict(cfg), **overrides}) if overrides else cfg
+
+
+@dataclass
+class CycleRecord:
+    cycle: int
+    subgoal: int
+    energy: float  # energy of the returned plan
+    best_energy: float
+    latency_ms: float  # planning time
+    action: list[float]
+    distance_m: float  # reach: ee to goal; pick-place: ee to the active sub-goal's ee pose
+    ee: list[float] = field(default_factory=list)  # ground-truth ee position after the action
+
+
+@dataclass
+class EpisodeResult:
+    task: str
+    seed: int
+    success: bool
+    cycles: int
+    final_distance_m: float  # reach: ee to goal; pick-place: cup to its target
+    initial_distance_m: float
+    min_distance_m: float
+    wall_s: float
+    goal: list[float]
+    subgoals_reached: int = 0
+    start_ee: list[float] = field(default_factory=list)  # ground-truth ee before the first cycle
+    history: list[CycleRecord] = field(default_factory=list)
+
+    def line(self) -> str:
+        tag = "SUCCESS" if self.success else "fail"
+        extra = f" subgoals {self.subgoals_reached}/3" if self.task == "pick-place" else ""
+        return (
+            f"{self.task} seed {self.seed:3d}: {tag:7s} cycles {self.cycles:2d} "
+            f"distance {self.initial_distance_m * 100:5.1f} -> {self.final_distance_m * 100:5.1f} cm "
+            f"(min {self.min_distance_m * 100:4.1f}){extra}, {self.wall_s:.0f} s"
+        )
+
+
+class SimEvaluator:
+    """Runs episodes on a SimRig (cell, franky, safety filter) with the model and the planner."""
+
+    def __init__(
+        self,
+        world_model,
+        cem_config,
+        config: SimEvalConfig | None = None,
+        rig: SimRig | None = None,
+    ) -> None:
+        """`rig`: an already started SimRig to share (not stopped by `stop()`)."""
+        self.config = config or SimEvalConfig()
+        self.model = world_model
+        self.cem_config = cem_config
+        self._own_rig = rig is None
+        self.rig: SimRig | None = rig
+        self.cell = None if rig is None else rig.cell
+
+    # ---------------------------------------------------------------- lifecycle
+    def start(self) -> SimEvaluator:
+        if self.rig is not None:
+            return self
+        c = self.config
+        self.rig = SimRig(
+            RigConfig(
+                host=c.host,
+                start_min=c.start_min,
+                start_max=c.start_max,
+                dynamics_factor=c.dynamics_factor,
+                motion_timeout_s=c.motion_timeout_s,
+                settle_s=c.settle_s,
+            )
+        ).start()
+        self.cell = self.rig.cell
+        return self
+
+    def stop(self) -> None:
+        if self.rig is not None and self._own_rig:
+            self.rig.stop()
+            self.rig = None
+            self.cell = None
+
+    def __enter__(self) -> SimEvaluator:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def state(self) -> np.ndarray:
+        return self.rig.state()
+
+    def execute(self, action) -> str:
+        return self.rig.execute(action)
+
+    def reset(self, seed: int) -> np.ndarray:
+        return self.rig.reset(seed)
+
+    # ---------------------------------------------------------------- model helpers
+    @torch.inference_mode()
+    def encode(self, image: np.ndarray) -> torch.Tensor:
+        return self.model.encode(np.array(image[None]))[0]  # a writable copy for torch
+
+    def _planner(self, seed: int) -> CEMPlanner:
+        cfg = self.cem_config
+        cfg.seed = seed * 1000
+        return CEMPlanner(self.model, cfg, device=self.model.device)
+
+    def _ee(self) -> np.ndarray:
+        return self.rig.ee()
+
+    # ---------------------------------------------------------------- episodes
+    def sample_reach_goal(self, start: np.ndarray, seed: int) -> np.ndarray:
+        """A goal position 10-20 cm from `start` inside the goal box that IK can reach."""
+        c = self.config
+        rng = np.random.default_rng(20_000 + seed)
+        for _ in range(200):
+            d = rng.normal(size=3)
+            d /= np.linalg.norm(d)
+            goal = start[:3] + d * rng.uniform(c.reach_min_m, c.reach_max_m)
+            if np.all(goal >= c.goal_min) and np.all(goal <= c.goal_max):
+                try:
+                    self.cell.goal_qpos(arm_pose=np.concatenate([goal, start[3:6]]))
+                except ValueError:
+                    continue
+                return goal
+        raise RuntimeError(f"seed {seed}: no reachable reach goal found; widen goal_min/goal_max")
+
+    def run_reach(self, seed: int, log=None) -> EpisodeResult:
+        c = self.config
+        t0 = time.monotonic()
+        start = self.reset(seed)
+        goal = self.sample_reach_goal(start, seed)
+        z_goal = self.encode(self.cell.render_goal(arm_pose=np.concatenate([goal, start[3:6]])))
+        planner = self._planner(seed)
+        start_ee = self._ee()
+        dist0 = float(np.linalg.norm(start_ee - goal))
+        history: list[CycleRecord] = []
+        dist = dist0
+        success = dist <= c.reach_success_m
+        cycle = 0
+        while not success and cycle < c.max_cycles:
+            z = self.encode(self.cell.render())
+            result = planner.plan(z, self.state(), z_goal)
+            self.execute(result.action)
+            cycle += 1
+            dist = float(np.linalg.norm(self._ee() - goal))
+            history.append(_record(cycle, 0, result, dist, self._ee()))
+            if log:
+                log(f"  cycle {cycle:2d} E {result.energy:.4f} d {dist * 100:5.1f} cm")
+            success = dist <= c.reach_success_m
+            if dist > c.reach_abort_m:
+                break
+        return EpisodeResult(
+            task="reach",
+            seed=seed,
+            success=bool(success),
+            cycles=cycle,
+            final_distance_m=dist,
+            initial_distance_m=dist0,
+            min_distance_m=min([dist0] + [h.distance_m for h in history]),
+            wall_s=time.monotonic() - t0,
+            goal=goal.tolist(),
+            start_ee=start_ee.tolist(),
+            history=history,
+        )
+
+    def pick_place_goals(self, seed: int) -> tuple[list[dict], np.ndarray]:
+        """The three sub-goals (arm pose, gripper, objects) and the cup's target position."""
+        c = self.config
+        truth = self.cell.ground_truth()
+        cup = truth["cup"][0]
+        box = truth["box"][0]
+        rpy = self.state()[3:6]
+        rng = np.random.default_rng(30_000 + seed)
+        target = None
+        for _ in range(200):
+            angle = rng.uniform(-math.pi, math.pi)
+            r = rng.uniform(c.place_min_m, c.place_max_m)
+            cand = cup + np.array([r * math.cos(angle), r * math.sin(angle), 0.0])
+            ok = 0.35 <= cand[0] <= 0.65 and -0.25 <= cand[1] <= 0.25
+            if ok and np.linalg.norm(cand[:2] - box[:2]) >= 0.1:
+                target = cand
+                break
+        if target is None:
+            raise RuntimeError(f"seed {seed}: no free place for the cup's target")
+        held = closedness_from_width(2 * CUP_RADIUS)
+        up = np.array([0.0, 0.0, 1.0])
+        goals = [
+            dict(arm=cup + up * c.approach_height_m, gripper=0.0, objects=None),
+            dict(arm=cup + up * c.grasp_height_m, gripper=held, objects=None),
+            dict(
+                arm=target + up * c.grasp_height_m,
+                gripper=held,
+                objects={"cup": target},
+            ),
+        ]
+        for g in goals:
+            g["pose"] = np.concatenate([g["arm"], rpy])
+        return goals, target
+
+    def run_pick_place(self, seed: int, log=None) -> EpisodeResult:
+        c = self.config
+        t0 = time.monotonic()
+        self.reset(seed)
+        goals, target = self.pick_place_goals(seed)
+        latents = [
+            self.encode(self.cell.render_goal(g["pose"], g["gripper"], g["objects"])) for g in goals
+        ]
+        planner = self._planner(seed)
+
+        def cup_error() -> float:
+            return float(np.linalg.norm(self.cell.ground_truth()["cup"][0] - target))
+
+        dist0 = cup_error()
+        history: list[CycleRecord] = []
+        cycle = reached = 0
+        for k, (g, z_goal) in enumerate(zip(goals, latents)):
+            planner.reset()
+            for _ in range(c.subgoal_cycles):
+                z = self.encode(self.cell.render())
+                result = planner.plan(z, self.state(), z_goal)
+                self.execute(result.action)
+                cycle += 1
+                d = float(np.linalg.norm(self._ee() - g["arm"]))
+                history.append(_record(cycle, k, result, d, self._ee()))
+                if log:
+                    log(f"  cycle {cycle:2d} sub-goal {k} E {result.energy:.4f} d {d * 100:.1f} cm")
+                if d <= c.subgoal_tolerance_m:
+                    reached += 1
+                    break
+        final = cup_error()
+        return EpisodeResult(
+            task="pick-place",
+            seed=seed,
+            success=final <= c.place_success_m,
+            cycles=cycle,
+            final_distance_m=final,
+            initial_distance_m=dist0,
+            min_distance_m=min(dist0, final),
+            wall_s=time.monotonic() - t0,
+            goal=target.tolist(),
+            subgoals_reached=reached,
+            history=history,
+        )
+
+    def run(self, task: str, seed: int, log=None) -> EpisodeResult:
+        require(task in TASKS, f"unknown task {task!r}; choose one of: {', '.join(TASKS)}")
+        return self.run_reach(seed, log) if task == "reach" else self.run_pick_place(seed, log)
+
+    def landscape(self, seed: int, offset=(0.06, 0.08, 0.0), extent_m: float = 0.10, n: int = 9):
+        """Energy over a dx-dy grid at a seeded start pose, goal rendered at `offset` from it."""
+        from vjepa2_ros.evaluation.landscape import energy_landscape
+
+        start = self.reset(seed)
+        goal = np.concatenate([start[:3] + np.asarray(offset, float), start[3:6]])
+        z_goal = self.encode(self.cell.render_goal(arm_pose=goal))
+        z_now = self.encode(self.cell.render())
+        return energy_landscape(
+            self.model, z_now, start, z_goal, extent_m, n, goal_offset=np.asarray(offset)[:2]
+        )
+
+
+def _record(cycle: int, subgoal: int, result, distance: float, ee) -> CycleRecord:
+    return CycleRecord(
+        cycle=cycle,
+        subgoal=subgoal,
+        energy=float(result.energy),
+        best_energy=float(result.best_energy),
+        latency_ms=result.diagnostics.latency_s * 1e3,
+        action=[round(float(a), 5) for a in result.action],
+        distance_m=distance,
+        ee=[round(float(v), 5) for v in ee],
+    )
