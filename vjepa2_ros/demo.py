@@ -43,6 +43,7 @@ class DemoConfig:
     episode_timeout_s: float = 420.0
     run_dir: str = "runs"
     evaluate: bool = True
+    torch_threads: int = 1  # leave the other core to the simulator's physics and camera
     overrides: dict[str, dict] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -53,6 +54,7 @@ class DemoConfig:
             "each subgoal_offsets row is [dx, dy, dz] in metres",
         )
         require(self.max_cycles_per_subgoal >= 1, "max_cycles_per_subgoal must be >= 1")
+        require(self.torch_threads >= 1, "torch_threads must be >= 1")
 
 
 def load_demo_config(path: str = "demo.yaml") -> DemoConfig:
@@ -251,6 +253,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=None, help="runs folder (default: the config's run_dir)")
     args = parser.parse_args(argv)
     config = load_demo_config(args.config)
+    import torch
+
+    torch.set_num_threads(config.torch_threads)
     summary = run(config, Path(args.out or config.run_dir))
     print(json.dumps(summary, indent=2))
     if config.evaluate:

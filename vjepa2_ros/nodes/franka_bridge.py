@@ -47,6 +47,7 @@ from vjepa2_ros.robot.safety import SafetyFilter, Verdict
 from vjepa2_ros.robot.state_monitor import StateMonitor
 
 NODE_NAME = "franka_bridge"
+LATCHED_STATES = ("error", "stopped")  # only /franka/recover clears these
 
 
 class FrankaBridgeNode(Node):
@@ -138,10 +139,13 @@ class FrankaBridgeNode(Node):
             self.error_reason = str(exc)
             self._set_state("disconnected", "")
             return
-        self.error_reason = ""
         self.gripper_logic.reset()
         self.monitor.reset()
         self._connected_at = time.monotonic()
+        if self.state in LATCHED_STATES:  # reconnected after an error or a stop: still latched
+            self.get_logger().info(f"reconnected; still {self.state}: call /franka/recover")
+            return
+        self.error_reason = ""
         self._set_state("ok", "")
         self.get_logger().info(f"connected to the robot at {self.config.robot_ip}")
 
@@ -214,13 +218,15 @@ class FrankaBridgeNode(Node):
         self._read_error = str(exc)
         if decision.latch:
             self._halt(f"state read failed during a motion: {exc}")
+            with self._flag_lock:  # stopped, or the connection is gone: no motion to watch
+                self._motion_active = False
             self._fail(exc)
         elif (
             min(self.monitor.age(time.monotonic()), time.monotonic() - self._connected_at)
             > self.config.state_reconnect_after_s
         ):
             # libfranka does not recover from some network errors ("Net Exception" on every
-            # read): a fresh connection does. Idle only, so no motion is cut off.
+            # read): a fresh connection does. A latched error stays latched across it.
             self.get_logger().error(
                 f"no robot state for {self.config.state_reconnect_after_s} s ({exc}): reconnecting"
             )
@@ -229,7 +235,8 @@ class FrankaBridgeNode(Node):
             except RobotError as err:
                 self.get_logger().error(str(err))
             self.monitor.reset()
-            self._set_state("disconnected", f"reconnecting: {exc}")
+            if self.state not in LATCHED_STATES:
+                self._set_state("disconnected", f"reconnecting: {exc}")
         elif decision.log:
             more = (
                 f" (+{decision.suppressed} more since the last report)"
@@ -414,8 +421,9 @@ class FrankaBridgeNode(Node):
 
     # ---- diagnostics ------------------------------------------------------------------------
     def _fail(self, exc: RobotError) -> None:
+        if str(exc) != self.error_reason:  # the same failure again is not news
+            self.get_logger().error(f"robot error: {exc}; call /franka/recover")
         self.error_reason = str(exc)
-        self.get_logger().error(f"robot error: {exc}; call /franka/recover")
         self._set_state("error", f"error: {exc}")
 
     def _set_state(self, state: str, event: str) -> None:
