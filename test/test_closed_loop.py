@@ -8,6 +8,7 @@ import random
 import time
 
 import pytest
+import torch
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.node import Node
 from sensor_msgs.msg import Image, JointState
@@ -40,7 +41,16 @@ def call(node, service):
     return future.result()
 
 
-def test_full_graph_plans_acts_and_stops_on_a_dead_camera(tmp_path):
+@pytest.fixture
+def one_torch_thread():
+    """As make demo: the simulator process needs the other core."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_full_graph_plans_acts_and_stops_on_a_dead_camera(tmp_path, one_torch_thread):
     host = f"127.0.{random.randint(1, 250)}.{random.randint(10, 250)}"
     budgets = tmp_path / "budgets.yaml"
     budgets.write_text(TINY_BUDGET)
@@ -52,7 +62,12 @@ def test_full_graph_plans_acts_and_stops_on_a_dead_camera(tmp_path):
             "budgets_file": str(budgets),
             "rate_hz": 4.0,
         },
-        "goal_server": {"interactive_marker": False, "policy.max_cycles": 0},
+        # Sub-goals change only through the services here, never by energy or budget.
+        "goal_server": {
+            "interactive_marker": False,
+            "policy.max_cycles": 0,
+            "policy.energy_threshold": 1e-9,
+        },
     }
     with GraphRunner() as runner:
         # The simulator and the bridge run as their own processes (as under ros2 launch): the
