@@ -231,3 +231,15 @@ def test_state_monitor_failure_during_motion_latches_and_always_logs():
     assert d.latch and d.log
     m.reset()
     assert m.age(5.0) == math.inf and m.failures == 2
+
+
+def test_runaway_speed_is_caught_and_normal_motion_is_not():
+    from vjepa2_ros.robot.safety import runaway_reason
+
+    # 5 mm in 10 ms = 0.5 m/s: within the 1 m/s limit.
+    assert runaway_reason([0.5, 0.0, 0.5], 1.00, [0.505, 0.0, 0.5], 1.01, 1.0) == ""
+    # 6 cm in 10 ms = 6 m/s: a runaway, named with its speed and the setting to look at.
+    reason = runaway_reason([0.5, 0.0, 0.5], 1.00, [0.5, 0.06, 0.5], 1.01, 1.0)
+    assert "6.00 m/s" in reason and "max_measured_speed_m_s" in reason
+    # No time between samples: no verdict (never divide by zero).
+    assert runaway_reason([0, 0, 0], 1.0, [1, 1, 1], 1.0, 1.0) == ""

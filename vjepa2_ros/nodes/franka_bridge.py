@@ -43,7 +43,7 @@ from vjepa2_ros.robot.config import RobotConfig
 from vjepa2_ros.robot.franky_backend import FrankaBackend, RobotError, RobotSample
 from vjepa2_ros.robot.gripper import GripperHysteresis
 from vjepa2_ros.robot.pose import quaternion_xyzw
-from vjepa2_ros.robot.safety import SafetyFilter, Verdict
+from vjepa2_ros.robot.safety import SafetyFilter, Verdict, runaway_reason
 from vjepa2_ros.robot.state_monitor import StateMonitor
 
 NODE_NAME = "franka_bridge"
@@ -72,6 +72,7 @@ class FrankaBridgeNode(Node):
         self._motion_active = False
         self._flag_lock = threading.Lock()
         self._connected_at = time.monotonic()  # of the current connection
+        self._last_sample_t = 0.0  # monotonic time of _last_sample
         self._closing = False  # set by destroy_node: callbacks that start now do nothing
         self._in_flight = 0  # callbacks running (destroy_node waits for them)
         self._idle = threading.Condition()
@@ -182,8 +183,21 @@ class FrankaBridgeNode(Node):
         failed_before = self.monitor.succeeded(time.monotonic())
         if failed_before:
             self.get_logger().info(f"state reads recovered after {failed_before} failures")
-        self._last_sample = sample
+        now = time.monotonic()
+        previous, previous_t = self._last_sample, self._last_sample_t
+        self._last_sample, self._last_sample_t = sample, now
         self._publish_sample(sample)
+        runaway = previous is not None and runaway_reason(
+            previous.ee_state[:3],
+            previous_t,
+            sample.ee_state[:3],
+            now,
+            self.config.safety.max_measured_speed_m_s,
+        )
+        if runaway and self.state not in LATCHED_STATES:
+            self._halt(runaway)
+            self._fail(RobotError(runaway))
+            return
         try:
             running = self.backend.poll()
         except RobotError as exc:

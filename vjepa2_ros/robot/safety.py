@@ -25,8 +25,9 @@ STATE_SIZE = 7  # x y z roll pitch yaw gripper
 class SafetyConfig:
     """Limits applied to every action (config/robot.yaml `safety.*`)."""
 
-    workspace_min: tuple[float, float, float] = (0.25, -0.45, 0.05)  # m, base frame
-    workspace_max: tuple[float, float, float] = (0.80, 0.45, 0.75)
+    # m, base frame; well inside the FR3's reach (near its edges franky-sim's arm went unstable)
+    workspace_min: tuple[float, float, float] = (0.30, -0.35, 0.10)
+    workspace_max: tuple[float, float, float] = (0.75, 0.35, 0.65)
     workspace_mode: Literal["clip", "reject"] = "clip"
     max_translation_m: float = 0.10  # norm of one action's xyz delta
     max_rotation_rad: float = 0.35  # angle of one action's rotation delta
@@ -34,6 +35,7 @@ class SafetyConfig:
     max_angular_speed_rad_s: float = 1.0
     max_action_age_s: float = 0.5  # older (or this far in the future) stamps are stale
     max_state_age_s: float = 0.1  # newest successful state read older than this: reject actions
+    max_measured_speed_m_s: float = 1.0  # measured end effector faster than this: stop and latch
     watchdog_timeout_s: float = 2.0  # stop a motion still running this long after the last action
     home_joints: tuple[float, float, float, float, float, float, float] = (
         0.0,
@@ -59,6 +61,7 @@ class SafetyConfig:
             "max_angular_speed_rad_s",
             "max_action_age_s",
             "max_state_age_s",
+            "max_measured_speed_m_s",
             "watchdog_timeout_s",
         ):
             value = getattr(self, name)
@@ -186,3 +189,21 @@ class SafetyFilter:
         closedness = float(np.clip(state[6] + action[6], 0.0, 1.0))
         target = np.concatenate([target_pose, [closedness]])
         return Verdict(ok=True, action=action, target=target, event=event, detail=detail)
+
+
+def runaway_reason(previous_xyz, previous_t: float, xyz, t: float, max_speed_m_s: float) -> str:
+    """Why two state samples show an arm that is not following its commands ("" when fine).
+
+    Commanded motion is capped far below `max_speed_m_s`; a measured speed above it means a
+    controller or simulation running away, a collision or a corrupt state read. Stop, do not steer.
+    """
+    dt = t - previous_t
+    if dt <= 0:
+        return ""
+    speed = float(np.linalg.norm(np.asarray(xyz, float) - np.asarray(previous_xyz, float))) / dt
+    if speed > max_speed_m_s:
+        return (
+            f"measured end-effector speed {speed:.2f} m/s exceeds safety.max_measured_speed_m_s = "
+            f"{max_speed_m_s} m/s: the arm is not following its commands"
+        )
+    return ""
