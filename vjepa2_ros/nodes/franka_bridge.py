@@ -18,6 +18,7 @@ failed read while a motion runs stops it and latches `error` until /franka/recov
 from __future__ import annotations
 
 import contextlib
+import sys
 import threading
 import time
 
@@ -47,7 +48,8 @@ from vjepa2_ros.robot.safety import SafetyFilter, Verdict, runaway_reason
 from vjepa2_ros.robot.state_monitor import StateMonitor
 
 NODE_NAME = "franka_bridge"
-LATCHED_STATES = ("error", "stopped")  # only /franka/recover clears these
+LATCHED_STATES = ("error", "stopped")
+GIL_SWITCH_INTERVAL_S = 0.001  # only /franka/recover clears these
 
 
 class FrankaBridgeNode(Node):
@@ -104,6 +106,9 @@ class FrankaBridgeNode(Node):
         self._try_connect()
         # State at state_rate_hz from its own thread: an executor timer shares the executor's
         # threads (and the GIL) with every other callback and fell to ~20 Hz on a busy laptop.
+        # Python hands the GIL over every 5 ms by default: with busy executor threads each
+        # of the state loop's GIL acquisitions could wait that long (rate fell to ~45 Hz).
+        sys.setswitchinterval(min(sys.getswitchinterval(), GIL_SWITCH_INTERVAL_S))
         self._state_thread = threading.Thread(target=self._state_loop, name="franka-state")
         self._state_thread.start()
 
