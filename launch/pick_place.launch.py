@@ -65,8 +65,9 @@ def _nodes(context):
             value = LaunchConfiguration(arg).perform(context)
             if value:
                 extra[param] = value
-        if spec.name == "franka_bridge" and use_sim and "robot_ip" not in extra:
-            extra["use_sim"] = True
+        if spec.name == "franka_bridge":
+            # A real arm (use_sim:=false) gets franky's realtime checks; the sim does not need them.
+            extra["use_sim"] = use_sim
         if extra:
             params.append(extra)
         actions.append(
