@@ -27,6 +27,7 @@ from vjepa2_ros.nodes.qos import LATCHED
 # Nodes that run as their own process, as under ros2 launch: the simulator's 1 kHz physics loop
 # and the bridge's state stream must not wait for the planner's GIL.
 PROCESSES = ("sim_camera", "franka_bridge")
+RECOVER_PERIOD_S = 5.0  # at most one /franka/recover call per this many seconds
 
 
 @dataclass
@@ -113,8 +114,10 @@ class Progress:
 def run(config: DemoConfig, out_root: Path) -> dict:
     from sensor_msgs.msg import Image, JointState
     from std_msgs.msg import Bool, Int32
+    from std_srvs.srv import Trigger
 
     from vjepa2_ros.nodes.conversions import STATE_NAMES, msg_to_vector, vector_to_msg
+    from vjepa2_ros.nodes.goal_server import diagnostic_values
     from vjepa2_ros.nodes.params import node_parameters
     from vjepa2_ros.nodes.recorder import RecorderNode
     from vjepa2_ros.nodes.sim_camera import ARM_POSE_NAMES
@@ -164,6 +167,14 @@ def run(config: DemoConfig, out_root: Path) -> dict:
             DiagnosticArray, names.PLANNER_DIAGNOSTICS, progress.on_diagnostics, 10
         )
         render_pub = episode.create_publisher(JointState, names.SIM_RENDER_GOAL, 10)
+        bridge = {}  # newest franka_bridge diagnostics
+        episode.create_subscription(
+            DiagnosticArray,
+            names.DIAGNOSTICS,
+            lambda m: bridge.update(diagnostic_values(m, "franka_bridge") or {}),
+            10,
+        )
+        recover = episode.create_client(Trigger, names.FRANKA_RECOVER)
         truth_pub = episode.create_publisher(JointState, names.SIM_GOAL_TRUTH, LATCHED)
         runner.spin_in_background()
 
@@ -193,12 +204,19 @@ def run(config: DemoConfig, out_root: Path) -> dict:
             )
 
         published_index = None
+        next_recover = 0.0
         deadline = time.monotonic() + config.episode_timeout_s
         while not done.is_set() and time.monotonic() < deadline:
             index = seen["index"]
             if index is not None and index >= 0 and index != published_index:
                 truth_pub.publish(truth_msg({"ee": targets[index]}, episode.get_clock().now()))
                 published_index = index
+            if bridge.get("state") == "error" and time.monotonic() > next_recover:
+                # What an operator does after checking the arm; only the simulated cell is
+                # recovered without a person (the bridge latches errors until /franka/recover).
+                print(f"bridge error ({bridge.get('safety_event')}): demo calls /franka/recover")
+                recover.call_async(Trigger.Request())
+                next_recover = time.monotonic() + RECOVER_PERIOD_S
             done.wait(0.1)
         timed_out = not done.is_set()
         outcomes = list(runner.nodes["goal_server"].sequence.outcomes)
