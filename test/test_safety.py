@@ -122,8 +122,9 @@ def test_workspace_clip_keeps_target_inside_box():
     f = make(workspace_min=(0.3, -0.4, 0.1), workspace_max=(0.6, 0.4, 0.6))
     v = f.check(action(dx=0.08, dz=0.02), NOW, NOW, STATE)
     assert v.ok and v.event == "clipped: workspace"
-    np.testing.assert_allclose(v.target[:3], [0.6, 0.0, 0.54])
-    np.testing.assert_allclose(v.action[:3], [0.05, 0.0, 0.02], atol=1e-12)
+    # Clipped 2 mm (workspace_clip_margin_m) inside the box's x edge at 0.6.
+    np.testing.assert_allclose(v.target[:3], [0.598, 0.0, 0.54])
+    np.testing.assert_allclose(v.action[:3], [0.048, 0.0, 0.02], atol=1e-12)
 
 
 def test_workspace_reject_mode_never_moves():

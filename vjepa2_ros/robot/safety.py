@@ -29,6 +29,9 @@ class SafetyConfig:
     workspace_min: tuple[float, float, float] = (0.30, -0.35, 0.10)
     workspace_max: tuple[float, float, float] = (0.75, 0.35, 0.65)
     workspace_mode: Literal["clip", "reject"] = "clip"
+    # Clipped targets stay this far inside the box, so the controller's tracking overshoot
+    # (~1-2 mm in franky-sim) does not carry the arm past the edge.
+    workspace_clip_margin_m: float = 0.002
     max_translation_m: float = 0.10  # norm of one action's xyz delta
     max_rotation_rad: float = 0.35  # angle of one action's rotation delta
     max_speed_m_s: float = 0.25  # end-effector translation speed cap (motion generator limit)
@@ -66,6 +69,11 @@ class SafetyConfig:
         ):
             value = getattr(self, name)
             require(np.isfinite(value) and value > 0, f"safety.{name} must be > 0, got {value}")
+        require(
+            0.0 <= self.workspace_clip_margin_m < float(np.min(hi - lo)) / 2,
+            f"safety.workspace_clip_margin_m must be >= 0 and under half the box's smallest "
+            f"side, got {self.workspace_clip_margin_m}",
+        )
         require(
             all(np.isfinite(q) for q in self.home_joints),
             f"safety.home_joints must be 7 finite joint angles (rad), got {self.home_joints}",
@@ -178,7 +186,8 @@ class SafetyFilter:
             where = f"target {np.round(target_pose[:3], 4).tolist()} outside the workspace box"
             if cfg.workspace_mode == "reject":
                 return Verdict.reject("workspace", where)
-            target_pose[:3] = np.clip(target_pose[:3], self._lo, self._hi)
+            margin = cfg.workspace_clip_margin_m
+            target_pose[:3] = np.clip(target_pose[:3], self._lo + margin, self._hi - margin)
             action = action.copy()
             action[:3] = target_pose[:3] - state[:3]
             if float(np.linalg.norm(action[:3])) > cfg.max_translation_m:
