@@ -5,10 +5,10 @@ files), then drives it the way a user does: capture goals, next, clear, and a ca
 """
 
 import random
-import time
 
 import pytest
 import torch
+from conftest import RosHarness
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.node import Node
 from sensor_msgs.msg import Image, JointState
@@ -16,8 +16,7 @@ from std_msgs.msg import Int32
 from std_srvs.srv import SetBool, Trigger
 
 from vjepa2_ros import interfaces as names
-from vjepa2_ros.nodes.conversions import stamp_to_sec
-from vjepa2_ros.nodes.goal_server import diagnostic_values
+from vjepa2_ros.nodes.conversions import diagnostic_values, stamp_to_sec
 from vjepa2_ros.nodes.qos import LATCHED
 from vjepa2_ros.runner import GraphRunner
 
@@ -25,12 +24,7 @@ pytestmark = [pytest.mark.ros, pytest.mark.sim]
 TINY_BUDGET = "tiny:\n  samples: 24\n  iterations: 2\n  horizon: 1\n  topk: 4\n"
 
 
-def wait_for(predicate, timeout, what):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.05)
+wait_for = RosHarness.wait_for  # the harness helper, without its rclpy context
 
 
 def call(node, service):

@@ -27,7 +27,7 @@ from rclpy.duration import Duration
 from sensor_msgs.msg import JointState
 from std_srvs.srv import Trigger
 
-from vjepa2_ros.nodes.conversions import ACTION_NAMES, vector_to_msg
+from vjepa2_ros.nodes.conversions import ACTION_NAMES, diagnostic_values, vector_to_msg
 from vjepa2_ros.nodes.franka_bridge import FrankaBridgeNode
 
 pytestmark = [pytest.mark.ros, pytest.mark.sim]
@@ -92,9 +92,9 @@ class Probe:
         self.states.append((time.monotonic(), msg))
 
     def _on_diag(self, msg: DiagnosticArray) -> None:
-        for status in msg.status:
-            if status.name == "franka_bridge":
-                self.diags.append({kv.key: kv.value for kv in status.values})
+        values = diagnostic_values(msg, "franka_bridge")
+        if values is not None:
+            self.diags.append(values)
 
     def start(self, bridge) -> None:
         self.ros.wait_for(lambda: len(self.states) > 5, 20, "ee_state from the bridge")

@@ -15,11 +15,11 @@ from vjepa2_ros.model.world_model import WorldModel
 from vjepa2_ros.nodes.conversions import (
     ACTION_NAMES,
     STATE_NAMES,
+    diagnostic_values,
     latent_to_msg,
     msg_to_vector,
     vector_to_msg,
 )
-from vjepa2_ros.nodes.goal_server import diagnostic_values
 from vjepa2_ros.nodes.planner import PlannerNode
 from vjepa2_ros.nodes.qos import LATCHED
 

@@ -22,6 +22,7 @@ import numpy as np
 
 from vjepa2_ros import interfaces as names
 from vjepa2_ros.config import from_mapping, load_yaml, require
+from vjepa2_ros.nodes.conversions import diagnostic_values
 from vjepa2_ros.nodes.qos import LATCHED
 
 # Nodes that run as their own process, as under ros2 launch: the simulator's 1 kHz physics loop
@@ -85,8 +86,6 @@ class Progress:
         self.t0 = time.monotonic()
 
     def on_diagnostics(self, msg) -> None:
-        from vjepa2_ros.nodes.goal_server import diagnostic_values
-
         v = diagnostic_values(msg, names.PLANNER_STATUS_NAME)
         if v is None:
             return
@@ -117,7 +116,6 @@ def run(config: DemoConfig, out_root: Path) -> dict:
     from std_srvs.srv import Trigger
 
     from vjepa2_ros.nodes.conversions import STATE_NAMES, msg_to_vector, vector_to_msg
-    from vjepa2_ros.nodes.goal_server import diagnostic_values
     from vjepa2_ros.nodes.params import node_parameters
     from vjepa2_ros.nodes.recorder import RecorderNode
     from vjepa2_ros.nodes.sim_camera import ARM_POSE_NAMES

@@ -143,3 +143,11 @@ def msg_to_vector(msg, names: Sequence[str]) -> np.ndarray:
 def stamp_to_sec(stamp) -> float:
     """builtin_interfaces/Time -> float seconds."""
     return stamp.sec + stamp.nanosec * 1e-9
+
+
+def diagnostic_values(msg, status_name: str) -> dict[str, str] | None:
+    """The KeyValues of the named status in a DiagnosticArray, or None when absent."""
+    for status in msg.status:
+        if status.name == status_name:
+            return {kv.key: kv.value for kv in status.values}
+    return None

@@ -19,7 +19,12 @@ from std_srvs.srv import SetBool, Trigger
 
 from vjepa2_ros import interfaces as names
 from vjepa2_ros.config import require
-from vjepa2_ros.nodes.conversions import ImageEncodingError, image_from_array, rgb_from_image
+from vjepa2_ros.nodes.conversions import (
+    ImageEncodingError,
+    diagnostic_values,
+    image_from_array,
+    rgb_from_image,
+)
 from vjepa2_ros.nodes.entrypoint import spin_node
 from vjepa2_ros.nodes.params import declare_config
 from vjepa2_ros.nodes.qos import LATCHED
@@ -37,14 +42,6 @@ class GoalServerConfig:
 
     def __post_init__(self) -> None:
         require(len(self.marker_position) == 3, "marker_position must be [x, y, z]")
-
-
-def diagnostic_values(msg: DiagnosticArray, status_name: str) -> dict[str, str] | None:
-    """The KeyValues of the named status in a DiagnosticArray, or None when absent."""
-    for status in msg.status:
-        if status.name == status_name:
-            return {kv.key: kv.value for kv in status.values}
-    return None
 
 
 class GoalServerNode(Node):
