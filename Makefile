@@ -29,7 +29,7 @@ clean:
 # sim collectors in parallel (they mostly wait for the arm), then post-training of the predictor
 # on the frozen, seeded random `small` encoder (config/train_small.yaml); exports
 # models/vjepa2-ac-small.pt.
-SMALL_EPISODES ?= 6
+SMALL_EPISODES ?= 36
 small-model: setup
 	rm -rf runs/collect_sim runs/train_small
 	$(PY) -m vjepa2_ros.train.collect_sim --episodes $(SMALL_EPISODES) --steps 40 --seed 1000 --host 127.0.0.70 --out runs/collect_sim & p1=$$!; \

@@ -89,7 +89,7 @@ def test_schedule_warms_up_linearly_then_decays_by_cosine(tmp_path):
 
 def test_training_lowers_the_loss_and_keeps_the_encoder_frozen(tmp_path, episodes):
     torch.manual_seed(0)
-    trainer = Trainer(config(tmp_path), spec=TINY)
+    trainer = Trainer(config(tmp_path, predictor_init="default"), spec=TINY)
     encoder_before = {k: v.clone() for k, v in trainer.model.encoder.state_dict().items()}
     data = trainer.prepare(episodes)
     assert data.latents.shape == (30, 4, 64)
@@ -105,6 +105,18 @@ def test_training_lowers_the_loss_and_keeps_the_encoder_frozen(tmp_path, episode
     assert len(cached) == 1
     again = trainer.prepare(episodes)
     assert torch.equal(again.latents, data.latents)
+
+
+def test_copy_init_starts_at_the_copy_baseline_and_learns_to_beat_it(tmp_path, episodes):
+    """The default start: the first loss is exactly copying frame t as frame t+1; then it drops."""
+    trainer = Trainer(config(tmp_path), spec=TINY)
+    data = trainer.prepare(episodes)
+    z = data.batch(0, 4, trainer.cfg.seed, "cpu")[0].view(4, 3, 4, 64)
+    copy_loss = (z[:, 1:] - z[:, :-1]).abs().mean() + (z[:, 1:] - z[:, :1]).abs().mean()
+    history = trainer.train(data)
+    assert math.isclose(history[0]["loss"], float(copy_loss), rel_tol=1e-4)
+    last = np.mean([h["loss"] for h in history[-5:]])
+    assert last < 0.85 * history[0]["loss"], (history[0]["loss"], last)
 
 
 def test_checkpoint_loads_with_the_world_model_loader(tmp_path, episodes):

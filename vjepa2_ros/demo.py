@@ -39,7 +39,7 @@ class DemoConfig:
         default_factory=lambda: [[0.0, 0.12, 0.0], [0.10, 0.0, -0.06]]
     )
     max_cycles_per_subgoal: int = 12
-    energy_threshold: float = 0.2
+    energy_threshold: float = 0.09
     stable_cycles: int = 2
     ready_timeout_s: float = 120.0
     episode_timeout_s: float = 420.0

@@ -90,12 +90,14 @@ PRESETS: dict[str, ModelSpec] = {
     # CPU planning: 128 px -> 64 tokens per frame keeps a horizon-2 rollout of hundreds of CEM
     # candidates under a second on 2 cores; 4 encoder blocks give usable untrained features
     # (ENVIRONMENT.md), a 3-block 128-d predictor is small enough to post-train in minutes.
+    # Encoder and predictor share the width so the predictor can start as an exact copy of the
+    # frame (vjepa2_ros/train/init.py) instead of learning the copy through a bottleneck.
     "small": ModelSpec(
         name="small",
         img_size=128,
         patch_size=16,
         tubelet=2,
-        encoder=EncoderSize(dim=192, depth=4, heads=3, mlp_hidden=768),
+        encoder=EncoderSize(dim=128, depth=4, heads=2, mlp_hidden=512),
         predictor=PredictorSize(dim=128, depth=3, heads=2, mlp_hidden=512, max_steps=8),
     ),
 }

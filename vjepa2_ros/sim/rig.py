@@ -151,15 +151,27 @@ class SimRig:
     def execute(self, action) -> str:
         """Safety filter, then the arm motion and the gripper command; waits for the motion.
 
-        Returns the safety event ("" for a clean action); a rejected action does not move.
+        Returns the safety event ("" for a clean action); a rejected action does not move. A
+        motion franky refuses (its planner fails now and then in the sim, error -111) is
+        retried once after an error recovery, as an operator would; a second refusal returns
+        the event "refused" and the arm stays where it is.
         """
+        from vjepa2_ros.robot.franky_backend import RobotError
+
         action = np.asarray(action, dtype=np.float64)
         now = time.monotonic()
         verdict = self.safety.check(action, now, now, self.state())
         if not verdict.ok:
             return verdict.event
         self.safety.commit(now)
-        self.backend.move_to(verdict.target[:6])
+        try:
+            self.backend.move_to(verdict.target[:6])
+        except RobotError:
+            try:
+                self.backend.recover()
+                self.backend.move_to(verdict.target[:6])
+            except RobotError:
+                return "refused"
         command = self.gripper_logic.decide(float(verdict.target[6]))
         if command is not None:
             self.backend.gripper(command)

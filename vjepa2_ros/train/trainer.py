@@ -28,6 +28,7 @@ from vjepa2_ros.config import ConfigError, load_section, require
 from vjepa2_ros.data.episodes import DatasetConfig, Episode
 from vjepa2_ros.model.presets import ModelSpec, spec_from_name
 from vjepa2_ros.model.world_model import WorldModel
+from vjepa2_ros.train.init import copy_init
 from vjepa2_ros.train.losses import ac_losses
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -39,6 +40,9 @@ class TrainConfig:
 
     preset: str = "small"
     init_checkpoint: str = ""  # start weights (released format); empty: seeded random init
+    # From-scratch predictor start: "copy" (vjepa2_ros/train/init.py: starts as the copy
+    # baseline, action/state encoders scaled to the data) or "default" (PyTorch init).
+    predictor_init: Literal["copy", "default"] = "copy"
     data: list[str] = field(default_factory=lambda: ["runs/collect"])  # bags or folders of bags
     output_dir: str = "runs/train"
     cache_dir: str = ""  # frozen-encoder latent cache; empty: <output_dir>/latents
@@ -64,6 +68,10 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         spec_from_name(self.preset)  # ConfigError listing presets
+        require(
+            self.predictor_init in ("copy", "default"),
+            f"train predictor_init {self.predictor_init!r}: use copy or default",
+        )
         require(self.frames_per_clip >= 2, "train frames_per_clip must be >= 2")
         require(
             1 <= self.auto_steps <= self.frames_per_clip - 1,
@@ -242,6 +250,7 @@ class Trainer:
             eps=cfg.eps,
         )
         self.step = 0
+        self._started = False  # start weights applied (first train_step)
         self.history: list[dict[str, float]] = []
 
     def _initial_model(self, spec: ModelSpec | None) -> WorldModel:
@@ -263,12 +272,24 @@ class Trainer:
             progress=self.cfg.progress,
         )
 
+    def _start_weights(self, data: ClipData) -> None:
+        """A from-scratch run's copy init before its first step (it needs the data's action/state spread).
+
+        A resumed run (step > 0) or one from init_checkpoint keeps the weights it has.
+        """
+        if self._started or self.step > 0:
+            return
+        self._started = True
+        if not self.cfg.init_checkpoint and self.cfg.predictor_init == "copy":
+            copy_init(self.model.predictor, data.actions, data.states, self.cfg.seed)
+
     # -- optimisation ------------------------------------------------------------------------
     def _predict_all(self, z, actions, states):
         return self.model.predictor(z, actions, states)
 
     def train_step(self, data: ClipData) -> dict[str, float]:
         cfg = self.cfg
+        self._start_weights(data)
         lr = lr_at(self.step, cfg)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
