@@ -171,3 +171,14 @@ def test_config_file_and_errors():
         TrainConfig(frames_per_clip=2, auto_steps=2)
     with pytest.raises(ConfigError, match="preset"):
         TrainConfig(preset="huge")
+
+
+def test_a_model_handed_in_keeps_its_weights(tmp_path, episodes):
+    """The copy init is for a random start only: a given (e.g. pretrained) predictor is not reset."""
+    from vjepa2_ros.model.world_model import WorldModel
+
+    model = WorldModel.build(TINY, seed=3)
+    before = model.predictor.action_encoder.weight.clone()
+    trainer = Trainer(config(tmp_path, steps=1, warmup_steps=0, lr=1e-12, start_lr=0.0), model)
+    trainer.train(trainer.prepare(episodes))
+    assert torch.allclose(trainer.model.predictor.action_encoder.weight, before, atol=1e-6)

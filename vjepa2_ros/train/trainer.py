@@ -238,6 +238,9 @@ class Trainer:
         self.device = torch.device(cfg.device)
         if self.device.type == "cuda" and not torch.cuda.is_available():
             raise ConfigError(f"train device {cfg.device!r} asked for, but CUDA is not available")
+        # Only a predictor this trainer initialised at random gets the copy init; a model handed
+        # in or loaded from init_checkpoint keeps its weights.
+        self._random_start = model is None and not cfg.init_checkpoint
         if model is None:
             model = self._initial_model(spec)
         self.model = model.to(self.device, torch.float32)
@@ -273,14 +276,14 @@ class Trainer:
         )
 
     def _start_weights(self, data: ClipData) -> None:
-        """A from-scratch run's copy init before its first step (it needs the data's action/state spread).
+        """A from-scratch run's copy init before its first step (needs the data's spread).
 
-        A resumed run (step > 0) or one from init_checkpoint keeps the weights it has.
+        A resumed run (step > 0), a model handed in, or one from init_checkpoint keeps its weights.
         """
         if self._started or self.step > 0:
             return
         self._started = True
-        if not self.cfg.init_checkpoint and self.cfg.predictor_init == "copy":
+        if self._random_start and self.cfg.predictor_init == "copy":
             copy_init(self.model.predictor, data.actions, data.states, self.cfg.seed)
 
     # -- optimisation ------------------------------------------------------------------------
