@@ -36,7 +36,7 @@ DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch
 
 @dataclass
 class TrainConfig:
-    """config/train.yaml section `train`. Defaults reproduce the committed `small` model."""
+    """config/train.yaml section `train` (the committed small model: config/train_small.yaml)."""
 
     preset: str = "small"
     init_checkpoint: str = ""  # start weights (released format); empty: seeded random init
