@@ -30,6 +30,14 @@ def rig():
         yield r
 
 
+@pytest.fixture(scope="module")
+def small_model():
+    """The committed small model, loaded once for the module's planning tests."""
+    from vjepa2_ros.model.checkpoint import load_world_model
+
+    return load_world_model(SMALL, preset="small")
+
+
 def test_config_errors_name_the_field():
     with pytest.raises(ConfigError, match="reach_min_m"):
         SimEvalConfig(reach_min_m=0.3, reach_max_m=0.2)
@@ -58,16 +66,14 @@ def test_collected_bag_reads_back_with_one_executed_action_per_frame(rig, tmp_pa
 @pytest.mark.skipif(
     not SMALL.is_file(), reason="models/vjepa2-ac-small.pt not built (make small-model)"
 )
-def test_reach_cycles_with_the_committed_small_model(rig):
+def test_reach_cycles_with_the_committed_small_model(rig, small_model):
     """A few reach cycles: goal 10-20 cm away, each planned action is executed as planned
     (ground-truth ee moves by the action's xyz), planning stays within the fast budget."""
     from vjepa2_ros.evaluation.sim_episodes import SimEvaluator
-    from vjepa2_ros.model.checkpoint import load_world_model
     from vjepa2_ros.planning.budgets import load_budget
 
-    model = load_world_model(SMALL, preset="small")
     cfg = SimEvalConfig.load("sim_eval.yaml", max_cycles=3)
-    ev = SimEvaluator(model, load_budget("fast"), cfg, rig=rig).start()
+    ev = SimEvaluator(small_model, load_budget("fast"), cfg, rig=rig).start()
     result = ev.run_reach(seed=0)
     start = np.array(result.start_ee)
     assert 0.09 <= result.initial_distance_m <= 0.21  # start pose settles within ~5 mm
@@ -82,18 +88,16 @@ def test_reach_cycles_with_the_committed_small_model(rig):
 @pytest.mark.skipif(
     not SMALL.is_file(), reason="models/vjepa2-ac-small.pt not built (make small-model)"
 )
-def test_the_committed_small_model_reaches_a_goal(rig):
+def test_the_committed_small_model_reaches_a_goal(rig, small_model):
     """Closed loop on the real cell: image goal 14 cm away, reached (within 3 cm) in a few cycles.
 
     Seed 1 took 3 cycles in `make sim-eval`; the bound leaves room for physics timing.
     """
     from vjepa2_ros.evaluation.sim_episodes import SimEvaluator
-    from vjepa2_ros.model.checkpoint import load_world_model
     from vjepa2_ros.planning.budgets import load_budget
 
-    model = load_world_model(SMALL, preset="small")
     cfg = SimEvalConfig.load("sim_eval.yaml", max_cycles=10)
-    ev = SimEvaluator(model, load_budget("fast"), cfg, rig=rig).start()
+    ev = SimEvaluator(small_model, load_budget("fast"), cfg, rig=rig).start()
     result = ev.run_reach(seed=1)
     assert result.success, result.line()
     assert result.final_distance_m <= 0.03 < 0.1 <= result.initial_distance_m

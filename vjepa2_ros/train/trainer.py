@@ -238,9 +238,12 @@ class Trainer:
         self.device = torch.device(cfg.device)
         if self.device.type == "cuda" and not torch.cuda.is_available():
             raise ConfigError(f"train device {cfg.device!r} asked for, but CUDA is not available")
-        # Only a predictor this trainer initialised at random gets the copy init; a model handed
-        # in or loaded from init_checkpoint keeps its weights.
-        self._random_start = model is None and not cfg.init_checkpoint
+        # Only a predictor this trainer initialised at random gets the copy init (before the
+        # first step; resume() cancels it); a model handed in or from init_checkpoint keeps its
+        # weights.
+        self._copy_init_pending = (
+            model is None and not cfg.init_checkpoint and cfg.predictor_init == "copy"
+        )
         if model is None:
             model = self._initial_model(spec)
         self.model = model.to(self.device, torch.float32)
@@ -253,7 +256,6 @@ class Trainer:
             eps=cfg.eps,
         )
         self.step = 0
-        self._started = False  # start weights applied (first train_step)
         self.history: list[dict[str, float]] = []
 
     def _initial_model(self, spec: ModelSpec | None) -> WorldModel:
@@ -276,14 +278,9 @@ class Trainer:
         )
 
     def _start_weights(self, data: ClipData) -> None:
-        """A from-scratch run's copy init before its first step (needs the data's spread).
-
-        A resumed run (step > 0), a model handed in, or one from init_checkpoint keeps its weights.
-        """
-        if self._started or self.step > 0:
-            return
-        self._started = True
-        if self._random_start and self.cfg.predictor_init == "copy":
+        """A from-scratch run's copy init, once, before its first step (needs the data's spread)."""
+        if self._copy_init_pending:
+            self._copy_init_pending = False
             copy_init(self.model.predictor, data.actions, data.states, self.cfg.seed)
 
     # -- optimisation ------------------------------------------------------------------------
@@ -394,6 +391,7 @@ class Trainer:
         self.model.predictor.load_state_dict(data["predictor"])
         self.optimizer.load_state_dict(data["opt"])
         self.step = int(data["step"])
+        self._copy_init_pending = False  # the checkpoint's weights are the start
 
 
 def _plain(value):
