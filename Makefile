@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 export MUJOCO_GL ?= egl
 export PYOPENGL_PLATFORM ?= egl
 
-.PHONY: setup test lint demo bench clean small-model sim-eval
+.PHONY: setup test lint demo bench clean small-model sim-eval calibrate
 
 setup:
 	@bash scripts/setup_env.sh
@@ -17,7 +17,7 @@ test: lint
 	$(PY) -m pytest
 
 demo: setup
-	$(PY) -m vjepa2_ros.demo
+	$(PY) -m vjepa2_ros.shell.demo
 
 bench: setup
 	$(PY) bench/model.py
@@ -37,8 +37,17 @@ small-model: setup
 	wait $$p1 && wait $$p2
 	$(PY) -m vjepa2_ros.train.cli --config config/train_small.yaml --export models/vjepa2-ac-small.pt
 
-# Reach over 20 seeded episodes and pick-place over 10 with the committed small model.
+# Held-out seeds 700-719 (never used for training, calibration or tuning): reach on the core and
+# through the node graph, pick-place on the core, and the energy landscape.
+SIM_EVAL := $(PY) -m vjepa2_ros.shell.sim_eval_cli
 sim-eval: setup
-	$(PY) -m vjepa2_ros.evaluation.sim_cli --task reach --episodes 20 --budget fast --out runs/sim_eval
-	$(PY) -m vjepa2_ros.evaluation.sim_cli --task pick-place --episodes 10 --budget fast --out runs/sim_eval
-	$(PY) -m vjepa2_ros.evaluation.sim_cli --landscape --out runs/sim_eval
+	$(SIM_EVAL) --task reach --episodes 20 --seed 700 --budget fast --out runs/sim_eval
+	$(SIM_EVAL) --task reach --episodes 20 --seed 700 --budget fast --graph --out runs/sim_eval
+	$(SIM_EVAL) --task pick-place --episodes 20 --seed 700 --budget fast --out runs/sim_eval
+	$(SIM_EVAL) --landscape --out runs/sim_eval
+
+# The committed model's arrival rule (models/<checkpoint>.arrival.yaml) from reach episodes on
+# calibration seeds 100-139 that keep planning 3 cycles after reaching the goal.
+calibrate: setup
+	$(SIM_EVAL) --task reach --episodes 40 --seed 100 --budget fast --dwell-cycles 3 --out runs/calibration
+	$(PY) -m vjepa2_ros.evaluation.calibrate runs/calibration/reach_fast.json --checkpoint models/vjepa2-ac-small.pt

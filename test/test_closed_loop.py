@@ -18,7 +18,7 @@ from std_srvs.srv import SetBool, Trigger
 from vjepa2_ros import interfaces as names
 from vjepa2_ros.nodes.conversions import diagnostic_values, stamp_to_sec
 from vjepa2_ros.nodes.qos import LATCHED
-from vjepa2_ros.runner import GraphRunner
+from vjepa2_ros.shell.runner import GraphRunner
 
 pytestmark = [pytest.mark.ros, pytest.mark.sim]
 TINY_BUDGET = "tiny:\n  samples: 24\n  iterations: 2\n  horizon: 1\n  topk: 4\n"

@@ -25,11 +25,17 @@ class ConfigError(ValueError):
     """A configuration value is missing, misspelt or out of range; the message says which."""
 
 
-def load_yaml(path: str | Path) -> dict[str, Any]:
-    """Read a YAML mapping; a name without a folder is looked up in the package's config/."""
-    path = Path(path)
+def resolve_config(path: str | Path) -> Path:
+    """A config file: the path itself if it exists, else the name in the package's config/."""
+    path = Path(path).expanduser()
     if not path.is_absolute() and not path.exists():
         path = config_dir() / path
+    return path
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a YAML mapping; a name without a folder is looked up in the package's config/."""
+    path = resolve_config(path)
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
     try:
@@ -146,3 +152,48 @@ def require(condition: bool, message: str) -> None:
     """Range checks in __post_init__: raise ConfigError(message) unless condition holds."""
     if not condition:
         raise ConfigError(message)
+
+
+def flatten(mapping: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """{"a": {"b": 1}} -> {"a.b": 1} (ROS parameter names)."""
+    flat: dict[str, Any] = {}
+    for key, value in mapping.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value:
+            flat.update(flatten(value, f"{name}."))
+        else:
+            flat[name] = value
+    return flat
+
+
+def unflatten(flat: Mapping[str, Any]) -> dict[str, Any]:
+    """{"a.b": 1} -> {"a": {"b": 1}}."""
+    nested: dict[str, Any] = {}
+    for name, value in flat.items():
+        *parents, leaf = name.split(".")
+        cursor = nested
+        for part in parents:
+            cursor = cursor.setdefault(part, {})
+        cursor[leaf] = value
+    return nested
+
+
+def node_parameters(files: str | Path | list[str | Path], node_name: str) -> dict[str, Any]:
+    """The flat ROS parameters of `node_name` from one or more ROS parameter files.
+
+    Each file holds `<node>: ros__parameters: {...}` (or `/**:`); later files override earlier
+    ones, as `--params-file` does for a node.
+    """
+    params: dict[str, Any] = {}
+    for file in [files] if isinstance(files, (str, Path)) else files:
+        data = load_yaml(file)
+        section = data.get(node_name) or data.get("/**") or {}
+        values = section.get("ros__parameters", {}) if isinstance(section, Mapping) else {}
+        params.update(flatten(values))
+    return params
+
+
+def load_node_config(cls: type[T], files: str | Path | list[str | Path], node_name: str) -> T:
+    """A node's typed config from its ROS parameter file(s), without ROS (sim rig, tools)."""
+    where = f"{files}:{node_name}.ros__parameters"
+    return from_mapping(cls, unflatten(node_parameters(files, node_name)), where)

@@ -59,7 +59,8 @@ CLIS: dict[str, str] = {
     "vjepa2-collect": "vjepa2_ros.train.collect:main",
     "vjepa2-collect-sim": "vjepa2_ros.train.collect_sim:main",
     "vjepa2-eval": "vjepa2_ros.evaluation.cli:main",
-    "vjepa2-sim-eval": "vjepa2_ros.evaluation.sim_cli:main",
+    "vjepa2-sim-eval": "vjepa2_ros.shell.sim_eval_cli:main",
+    "vjepa2-calibrate": "vjepa2_ros.evaluation.calibrate:main",
     # The bag recorder node, for installs without rosbag2 (`ros2 run vjepa2_ros vjepa2-record`).
     "vjepa2-record": "vjepa2_ros.nodes.recorder:main",
 }
@@ -70,6 +71,16 @@ def console_scripts() -> list[str]:
     scripts = [f"{n.executable} = {n.module}:main" for n in NODES]
     scripts += [f"{name} = {target}" for name, target in CLIS.items()]
     return scripts
+
+
+# The simulated cell's parameter file (safety box, home, arming): given to every node after its
+# own file when use_sim is on; a real cell passes its own file (launch argument `cell`).
+SIM_CELL = "cell_sim.yaml"
+
+
+def cell_file(use_sim: bool, cell: str = "") -> str:
+    """The cell parameter file a run uses: `cell` when given, else the sim's with use_sim."""
+    return cell or (SIM_CELL if use_sim else "")
 
 
 def nodes_for(use_sim: bool) -> tuple[NodeSpec, ...]:

@@ -1,9 +1,13 @@
 """Seeded evaluation episodes in the sim, run directly on the core (no ROS graph).
 
-Each planning cycle: render the exterior camera -> encode -> CEM plan towards the goal latent
--> the safety filter -> franky executes the first action -> wait for the motion to finish. The
-scene, the start pose, the goal and the planner's random draws all come from the episode seed,
-so a rerun with the same model and budget gives the same numbers (up to physics timing).
+Each planning cycle is the one the planner node runs (vjepa2_ros/planning/input_gate.py):
+observe (render the exterior camera, read the state) -> the cycle gate (an observation captured
+after the arm settled, never twice) -> encode -> CEM plan towards the goal latent -> the arm
+controller (the bridge's safety filter and guards) executes the first action -> wait until it
+settled. The scene, the start pose, the goal and the planner's random draws all come from the
+episode seed (sim/rig.py `episode_start`, `sample_reach_goal`, `pick_place_goals`: the
+graph-mode evaluation uses the same functions), so a rerun with the same model and budget gives the same
+numbers (up to physics timing).
 
 - `reach`: from a seeded start pose, the goal image shows the arm at a random reachable pose
   10-20 cm away (same orientation, gripper open). Success: the end effector is within 3 cm of
@@ -27,6 +31,7 @@ import torch
 
 from vjepa2_ros.config import load_section, require
 from vjepa2_ros.planning.cem import CEMPlanner
+from vjepa2_ros.planning.input_gate import CycleGate, InputLimits
 from vjepa2_ros.sim.kinematics import closedness_from_width
 from vjepa2_ros.sim.rig import RigConfig, SimRig
 from vjepa2_ros.sim.scene import CUP_RADIUS
@@ -55,9 +60,11 @@ class SimEvalConfig:
     grasp_height_m: float = 0.02  # ee above the cup origin when grasping
     subgoal_cycles: int = 10  # pick-place: cycles per sub-goal at most
     subgoal_tolerance_m: float = 0.02  # pick-place: ee this close to a sub-goal's pose: next
+    # reach: cycles planned on after success, recorded but not scored: observations at the goal
+    # for the arrival calibration (vjepa2-calibrate); 0 for evaluations.
+    dwell_cycles: int = 0
     dynamics_factor: float = 0.3  # franky relative dynamics factor of the evaluation arm
-    motion_timeout_s: float = 4.0  # wait at most this long for one action's motion
-    settle_s: float = 0.1  # simulated time after a motion before the next frame
+    motion_timeout_s: float = 8.0  # wait at most this long for one action to settle
 
     def __post_init__(self) -> None:
         require(self.max_cycles >= 1, "sim_eval max_cycles must be >= 1")
@@ -77,6 +84,7 @@ class SimEvalConfig:
             "sim_eval reach_abort_m must exceed reach_max_m (episodes start closer than that)",
         )
         require(self.subgoal_cycles >= 1, "sim_eval subgoal_cycles must be >= 1")
+        require(0 <= self.dwell_cycles <= 20, "sim_eval dwell_cycles must be in 0..20")
         require(0 < self.dynamics_factor <= 1, "sim_eval dynamics_factor must be in (0, 1]")
         require(self.motion_timeout_s > 0, "sim_eval motion_timeout_s must be > 0")
 
@@ -84,6 +92,52 @@ class SimEvalConfig:
     def load(cls, path: str = "sim_eval.yaml", **overrides: Any) -> SimEvalConfig:
         cfg = load_section(cls, path, "sim_eval")
         return cls(**{**asdict(cfg), **overrides}) if overrides else cfg
+
+
+def sample_reach_goal(
+    start_pose: np.ndarray, seed: int, cfg: SimEvalConfig, reachable
+) -> np.ndarray:
+    """A goal position 10-20 cm from `start_pose` inside the goal box that IK can reach.
+
+    `reachable(arm_pose) -> bool` (vjepa2_ros/sim/kinematics.py ArmKinematics.reachable).
+    """
+    rng = np.random.default_rng(20_000 + seed)
+    for _ in range(200):
+        d = rng.normal(size=3)
+        d /= np.linalg.norm(d)
+        goal = start_pose[:3] + d * rng.uniform(cfg.reach_min_m, cfg.reach_max_m)
+        if np.all(goal >= cfg.goal_min) and np.all(goal <= cfg.goal_max):
+            if reachable(np.concatenate([goal, start_pose[3:6]])):
+                return goal
+    raise RuntimeError(f"seed {seed}: no reachable reach goal found; widen goal_min/goal_max")
+
+
+def pick_place_goals(
+    seed: int, cup: np.ndarray, box: np.ndarray, rpy: np.ndarray, cfg: SimEvalConfig
+) -> tuple[list[dict], np.ndarray]:
+    """The three sub-goals (arm pose, gripper, objects) and the cup's target position."""
+    rng = np.random.default_rng(30_000 + seed)
+    target = None
+    for _ in range(200):
+        angle = rng.uniform(-math.pi, math.pi)
+        r = rng.uniform(cfg.place_min_m, cfg.place_max_m)
+        cand = cup + np.array([r * math.cos(angle), r * math.sin(angle), 0.0])
+        ok = 0.35 <= cand[0] <= 0.65 and -0.25 <= cand[1] <= 0.25
+        if ok and np.linalg.norm(cand[:2] - box[:2]) >= 0.1:
+            target = cand
+            break
+    if target is None:
+        raise RuntimeError(f"seed {seed}: no free place for the cup's target")
+    held = closedness_from_width(2 * CUP_RADIUS)
+    up = np.array([0.0, 0.0, 1.0])
+    goals = [
+        dict(arm=cup + up * cfg.approach_height_m, gripper=0.0, objects=None),
+        dict(arm=cup + up * cfg.grasp_height_m, gripper=held, objects=None),
+        dict(arm=target + up * cfg.grasp_height_m, gripper=held, objects={"cup": target}),
+    ]
+    for g in goals:
+        g["pose"] = np.concatenate([g["arm"], rpy])
+    return goals, target
 
 
 @dataclass
@@ -96,6 +150,10 @@ class CycleRecord:
     action: list[float]
     distance_m: float  # reach: ee to goal; pick-place: ee to the active sub-goal's ee pose
     ee: list[float] = field(default_factory=list)  # ground-truth ee position after the action
+    distance_before_m: float = math.nan  # the same at the observation the cycle planned on
+    step_m: float = math.nan  # norm of the planned xyz move
+    event: str = ""  # the arm controller's safety event for the action ("" = clean)
+    dwell: bool = False  # planned after the episode succeeded (calibration data, not scored)
 
 
 @dataclass
@@ -112,6 +170,7 @@ class EpisodeResult:
     subgoals_reached: int = 0
     start_ee: list[float] = field(default_factory=list)  # ground-truth ee before the first cycle
     history: list[CycleRecord] = field(default_factory=list)
+    safety_events: dict[str, int] = field(default_factory=dict)  # event kind -> count
 
     def line(self) -> str:
         tag = "SUCCESS" if self.success else "fail"
@@ -124,7 +183,7 @@ class EpisodeResult:
 
 
 class SimEvaluator:
-    """Runs episodes on a SimRig (cell, franky, safety filter) with the model and the planner."""
+    """Runs episodes on a SimRig (cell, arm controller) with the model and the planner."""
 
     def __init__(
         self,
@@ -132,11 +191,16 @@ class SimEvaluator:
         cem_config,
         config: SimEvalConfig | None = None,
         rig: SimRig | None = None,
+        limits: InputLimits | None = None,
     ) -> None:
-        """`rig`: an already started SimRig to share (not stopped by `stop()`)."""
+        """`rig`: an already started SimRig to share (not stopped by `stop()`).
+
+        `limits`: the cycle gate's limits (the planner node's, config/planner.yaml).
+        """
         self.config = config or SimEvalConfig()
         self.model = world_model
         self.cem_config = cem_config
+        self.limits = limits or InputLimits()
         self._own_rig = rig is None
         self.rig: SimRig | None = rig
         self.cell = None if rig is None else rig.cell
@@ -153,7 +217,6 @@ class SimEvaluator:
                 start_max=c.start_max,
                 dynamics_factor=c.dynamics_factor,
                 motion_timeout_s=c.motion_timeout_s,
-                settle_s=c.settle_s,
             )
         ).start()
         self.cell = self.rig.cell
@@ -171,13 +234,8 @@ class SimEvaluator:
     def __exit__(self, *exc) -> None:
         self.stop()
 
-    def state(self) -> np.ndarray:
-        return self.rig.state()
-
-    def execute(self, action) -> str:
-        return self.rig.execute(action)
-
     def reset(self, seed: int) -> np.ndarray:
+        """Home, scene from `seed`, the seeded start pose (sim/rig.py `episode_start`)."""
         return self.rig.reset(seed)
 
     # ---------------------------------------------------------------- model helpers
@@ -193,30 +251,35 @@ class SimEvaluator:
     def _ee(self) -> np.ndarray:
         return self.rig.ee()
 
-    # ---------------------------------------------------------------- episodes
-    def sample_reach_goal(self, start: np.ndarray, seed: int) -> np.ndarray:
-        """A goal position 10-20 cm from `start` inside the goal box that IK can reach."""
-        c = self.config
-        rng = np.random.default_rng(20_000 + seed)
-        for _ in range(200):
-            d = rng.normal(size=3)
-            d /= np.linalg.norm(d)
-            goal = start[:3] + d * rng.uniform(c.reach_min_m, c.reach_max_m)
-            if np.all(goal >= c.goal_min) and np.all(goal <= c.goal_max):
-                try:
-                    self.cell.goal_qpos(arm_pose=np.concatenate([goal, start[3:6]]))
-                except ValueError:
-                    continue
-                return goal
-        raise RuntimeError(f"seed {seed}: no reachable reach goal found; widen goal_min/goal_max")
+    def cycle(self, planner: CEMPlanner, gate: CycleGate, z_goal: torch.Tensor):
+        """One receding-horizon cycle, gated as in the planner node; returns (result, event)."""
+        observed = self.rig.now()  # the frame shows the scene at this time (qpos snapshot)
+        state, image = self.rig.state(), self.cell.render()
+        reason = gate.check(
+            now=observed,
+            observation_stamp=observed,
+            newest_state_stamp=observed,
+            matched_state_stamp=observed,
+            goal_present=True,
+            motion=self.rig.motion(),
+        )
+        if reason:  # the synchronous loop always observes after the settle: a bug if not
+            raise RuntimeError(f"cycle gate refused the observation: {reason}")
+        gate.planned(observed)
+        result = planner.plan(self.encode(image), state, z_goal)
+        stamp = self.rig.now()
+        gate.acted(stamp)
+        return result, self.rig.execute(result.action, stamp)
 
+    # ---------------------------------------------------------------- episodes
     def run_reach(self, seed: int, log=None) -> EpisodeResult:
         c = self.config
         t0 = time.monotonic()
+        events_before = self.rig.event_counts()
         start = self.reset(seed)
-        goal = self.sample_reach_goal(start, seed)
+        goal = sample_reach_goal(start, seed, c, self.cell.kinematics.reachable)
         z_goal = self.encode(self.cell.render_goal(arm_pose=np.concatenate([goal, start[3:6]])))
-        planner = self._planner(seed)
+        planner, gate = self._planner(seed), CycleGate(self.limits)
         start_ee = self._ee()
         dist0 = float(np.linalg.norm(start_ee - goal))
         history: list[CycleRecord] = []
@@ -224,17 +287,24 @@ class SimEvaluator:
         success = dist <= c.reach_success_m
         cycle = 0
         while not success and cycle < c.max_cycles:
-            z = self.encode(self.cell.render())
-            result = planner.plan(z, self.state(), z_goal)
-            self.execute(result.action)
+            before = dist
+            result, event = self.cycle(planner, gate, z_goal)
             cycle += 1
             dist = float(np.linalg.norm(self._ee() - goal))
-            history.append(_record(cycle, 0, result, dist, self._ee()))
+            history.append(_record(cycle, 0, result, dist, self._ee(), before, event))
             if log:
-                log(f"  cycle {cycle:2d} E {result.energy:.4f} d {dist * 100:5.1f} cm")
+                log(f"  cycle {cycle:2d} E {result.energy:.4f} d {dist * 100:5.1f} cm {event}")
             success = dist <= c.reach_success_m
             if dist > c.reach_abort_m:
                 break
+        scored = list(history)
+        for k in range(c.dwell_cycles if success else 0):  # calibration data, not scored
+            before = history[-1].distance_m
+            result, event = self.cycle(planner, gate, z_goal)
+            after = float(np.linalg.norm(self._ee() - goal))
+            record = _record(cycle + 1 + k, 0, result, after, self._ee(), before, event)
+            record.dwell = True
+            history.append(record)
         return EpisodeResult(
             task="reach",
             seed=seed,
@@ -242,56 +312,25 @@ class SimEvaluator:
             cycles=cycle,
             final_distance_m=dist,
             initial_distance_m=dist0,
-            min_distance_m=min([dist0] + [h.distance_m for h in history]),
+            min_distance_m=min([dist0] + [h.distance_m for h in scored]),
             wall_s=time.monotonic() - t0,
             goal=goal.tolist(),
             start_ee=start_ee.tolist(),
             history=history,
+            safety_events=events_since(events_before, self.rig.event_counts()),
         )
-
-    def pick_place_goals(self, seed: int) -> tuple[list[dict], np.ndarray]:
-        """The three sub-goals (arm pose, gripper, objects) and the cup's target position."""
-        c = self.config
-        truth = self.cell.ground_truth()
-        cup = truth["cup"][0]
-        box = truth["box"][0]
-        rpy = self.state()[3:6]
-        rng = np.random.default_rng(30_000 + seed)
-        target = None
-        for _ in range(200):
-            angle = rng.uniform(-math.pi, math.pi)
-            r = rng.uniform(c.place_min_m, c.place_max_m)
-            cand = cup + np.array([r * math.cos(angle), r * math.sin(angle), 0.0])
-            ok = 0.35 <= cand[0] <= 0.65 and -0.25 <= cand[1] <= 0.25
-            if ok and np.linalg.norm(cand[:2] - box[:2]) >= 0.1:
-                target = cand
-                break
-        if target is None:
-            raise RuntimeError(f"seed {seed}: no free place for the cup's target")
-        held = closedness_from_width(2 * CUP_RADIUS)
-        up = np.array([0.0, 0.0, 1.0])
-        goals = [
-            dict(arm=cup + up * c.approach_height_m, gripper=0.0, objects=None),
-            dict(arm=cup + up * c.grasp_height_m, gripper=held, objects=None),
-            dict(
-                arm=target + up * c.grasp_height_m,
-                gripper=held,
-                objects={"cup": target},
-            ),
-        ]
-        for g in goals:
-            g["pose"] = np.concatenate([g["arm"], rpy])
-        return goals, target
 
     def run_pick_place(self, seed: int, log=None) -> EpisodeResult:
         c = self.config
         t0 = time.monotonic()
-        self.reset(seed)
-        goals, target = self.pick_place_goals(seed)
+        events_before = self.rig.event_counts()
+        start = self.reset(seed)
+        truth = self.cell.ground_truth()
+        goals, target = pick_place_goals(seed, truth["cup"][0], truth["box"][0], start[3:6], c)
         latents = [
             self.encode(self.cell.render_goal(g["pose"], g["gripper"], g["objects"])) for g in goals
         ]
-        planner = self._planner(seed)
+        planner, gate = self._planner(seed), CycleGate(self.limits)
 
         def cup_error() -> float:
             return float(np.linalg.norm(self.cell.ground_truth()["cup"][0] - target))
@@ -301,13 +340,13 @@ class SimEvaluator:
         cycle = reached = 0
         for k, (g, z_goal) in enumerate(zip(goals, latents)):
             planner.reset()
+            d = float(np.linalg.norm(self._ee() - g["arm"]))
             for _ in range(c.subgoal_cycles):
-                z = self.encode(self.cell.render())
-                result = planner.plan(z, self.state(), z_goal)
-                self.execute(result.action)
+                before = d
+                result, event = self.cycle(planner, gate, z_goal)
                 cycle += 1
                 d = float(np.linalg.norm(self._ee() - g["arm"]))
-                history.append(_record(cycle, k, result, d, self._ee()))
+                history.append(_record(cycle, k, result, d, self._ee(), before, event))
                 if log:
                     log(f"  cycle {cycle:2d} sub-goal {k} E {result.energy:.4f} d {d * 100:.1f} cm")
                 if d <= c.subgoal_tolerance_m:
@@ -326,6 +365,7 @@ class SimEvaluator:
             goal=target.tolist(),
             subgoals_reached=reached,
             history=history,
+            safety_events=events_since(events_before, self.rig.event_counts()),
         )
 
     def run(self, task: str, seed: int, log=None) -> EpisodeResult:
@@ -345,7 +385,14 @@ class SimEvaluator:
         )
 
 
-def _record(cycle: int, subgoal: int, result, distance: float, ee) -> CycleRecord:
+def events_since(before: dict[str, int], now: dict[str, int]) -> dict[str, int]:
+    """Safety events by kind ("clipped: workspace", "runaway", ...) between two counts."""
+    return {k: n - before.get(k, 0) for k, n in now.items() if n > before.get(k, 0)}
+
+
+def _record(
+    cycle: int, subgoal: int, result, distance: float, ee, before: float, event: str
+) -> CycleRecord:
     return CycleRecord(
         cycle=cycle,
         subgoal=subgoal,
@@ -355,4 +402,18 @@ def _record(cycle: int, subgoal: int, result, distance: float, ee) -> CycleRecor
         action=[round(float(a), 5) for a in result.action],
         distance_m=distance,
         ee=[round(float(v), 5) for v in ee],
+        distance_before_m=before,
+        step_m=float(np.linalg.norm(np.asarray(result.action)[:3])),
+        event=event,
     )
+
+
+def wilson_interval(successes: int, trials: int, z: float = 1.96) -> tuple[float, float]:
+    """The 95% Wilson score interval of a success rate (z = 1.96)."""
+    if trials == 0:
+        return (0.0, 1.0)
+    p = successes / trials
+    denom = 1 + z * z / trials
+    centre = (p + z * z / (2 * trials)) / denom
+    half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / denom
+    return (max(0.0, centre - half), min(1.0, centre + half))

@@ -63,3 +63,19 @@ class ModelConfig:
             return Path(self.checkpoint).expanduser()
         default = (default_dir or models_dir()) / DEFAULT_CHECKPOINTS[self.preset]
         return default if default.is_file() else None
+
+
+@dataclass
+class CameraEncoderConfig(ModelConfig):
+    """The camera_encoder node: its model plus how it shares the CPU (config/model.yaml)."""
+
+    torch_threads: int = 1  # CPU threads for encoding (0: torch's default)
+    nice: int = 10  # scheduling priority (0..19): physics and robot control go first
+    # Drop frames captured while the arm moves (franka_bridge's /franka/motion): the planner
+    # only plans on frames captured after the arm settled, so encoding them is wasted work.
+    skip_while_moving: bool = True
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        require(0 <= self.torch_threads <= 256, "torch_threads must be 0 (default) or 1..256")
+        require(0 <= self.nice <= 19, f"nice must be in 0..19, got {self.nice}")

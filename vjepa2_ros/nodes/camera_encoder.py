@@ -3,7 +3,9 @@
 Keep-latest: the camera callback only stores the newest frame; a worker thread encodes whatever
 is newest when it is free, so a slow encoder drops frames instead of queueing them. Goal images
 take priority over camera frames. Latents go out as 32FC1 images (tokens x channels) stamped with
-the source image's stamp, so the planner can tell how old its observation is.
+the source image's stamp, so the planner can tell how old its observation is. Frames captured
+while the arm moves (/franka/motion) are dropped unencoded with `skip_while_moving`: the planner
+only plans on frames captured after the arm settled.
 """
 
 from __future__ import annotations
@@ -14,12 +16,18 @@ import numpy as np
 import torch
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
-from sensor_msgs.msg import Image
+from sensor_msgs.msg import Image, TimeReference
 
 from vjepa2_ros import interfaces as names
+from vjepa2_ros.compute import lower_priority, set_torch_threads
 from vjepa2_ros.model.checkpoint import world_model_from_config
-from vjepa2_ros.model.config import ModelConfig
-from vjepa2_ros.nodes.conversions import COLOUR_ENCODINGS, latent_to_msg, rgb_from_image
+from vjepa2_ros.model.config import CameraEncoderConfig
+from vjepa2_ros.nodes.conversions import (
+    COLOUR_ENCODINGS,
+    latent_to_msg,
+    msg_to_motion,
+    rgb_from_image,
+)
 from vjepa2_ros.nodes.entrypoint import spin_node
 from vjepa2_ros.nodes.params import declare_config
 from vjepa2_ros.nodes.qos import LATCHED
@@ -30,13 +38,17 @@ ENCODING_ERROR_LOG_PERIOD_S = 5.0
 class CameraEncoderNode(Node):
     def __init__(self, *, parameter_overrides: dict | None = None, world_model=None, **kwargs):
         super().__init__("camera_encoder", **kwargs)
-        self.config = declare_config(self, ModelConfig, parameter_overrides)
+        self.config = declare_config(self, CameraEncoderConfig, parameter_overrides)
+        lower_priority(self.config.nice)
+        set_torch_threads(self.config.torch_threads)
         self.model = (
             world_model if world_model is not None else world_model_from_config(self.config)
         )
         self.model.eval()
         self.frames_encoded = 0
         self.frames_dropped = 0
+        self.frames_skipped_moving = 0
+        self._moving = False  # newest /franka/motion says the arm moves
         self.encoding_errors = 0
         self._cv = threading.Condition()
         self._frame: Image | None = None
@@ -47,6 +59,8 @@ class CameraEncoderNode(Node):
         self._goal_latent_pub = self.create_publisher(Image, names.GOAL_LATENT, LATCHED)
         self.create_subscription(Image, names.CAMERA_IMAGE, self._on_frame, qos_profile_sensor_data)
         self.create_subscription(Image, names.GOAL_IMAGE, self._on_goal, LATCHED)
+        if self.config.skip_while_moving:
+            self.create_subscription(TimeReference, names.MOTION, self._on_motion, LATCHED)
         self._worker = threading.Thread(target=self._run, name="camera-encoder", daemon=True)
         self._worker.start()
         self.get_logger().info(
@@ -55,8 +69,14 @@ class CameraEncoderNode(Node):
         )
 
     # Callbacks only validate and store: never encode in the executor's thread.
+    def _on_motion(self, msg: TimeReference) -> None:
+        self._moving = msg_to_motion(msg).outcome == "moving"
+
     def _on_frame(self, msg: Image) -> None:
         if not self._check_encoding(msg, names.CAMERA_IMAGE):
+            return
+        if self._moving:
+            self.frames_skipped_moving += 1
             return
         with self._cv:
             if self._frame is not None:

@@ -11,6 +11,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from vjepa2_ros.interfaces import ACTION_NAMES, STATE_NAMES  # noqa: F401 (re-exported)
+
 # encoding -> (channels, dtype, channel order to reach RGB or None for non-colour)
 _ENCODINGS: dict[str, tuple[int, np.dtype, tuple[int, ...] | None]] = {
     "rgb8": (3, np.dtype(np.uint8), (0, 1, 2)),
@@ -21,9 +23,6 @@ _ENCODINGS: dict[str, tuple[int, np.dtype, tuple[int, ...] | None]] = {
     "32FC1": (1, np.dtype(np.float32), None),
 }
 COLOUR_ENCODINGS = ("rgb8", "bgr8", "rgba8", "bgra8")
-
-ACTION_NAMES = ("dx", "dy", "dz", "droll", "dpitch", "dyaw", "gripper")
-STATE_NAMES = ("x", "y", "z", "roll", "pitch", "yaw", "gripper")
 
 
 class ImageEncodingError(ValueError):
@@ -145,9 +144,32 @@ def stamp_to_sec(stamp) -> float:
     return stamp.sec + stamp.nanosec * 1e-9
 
 
+def sec_to_stamp(seconds: float):
+    """float seconds -> builtin_interfaces/Time (nanosecond resolution)."""
+    from builtin_interfaces.msg import Time
+
+    ns = round(seconds * 1e9)
+    return Time(sec=ns // 1_000_000_000, nanosec=ns % 1_000_000_000)
+
+
 def diagnostic_values(msg, status_name: str) -> dict[str, str] | None:
     """The KeyValues of the named status in a DiagnosticArray, or None when absent."""
     for status in msg.status:
         if status.name == status_name:
             return {kv.key: kv.value for kv in status.values}
     return None
+
+
+def msg_to_motion(msg):
+    """sensor_msgs/TimeReference on /franka/motion -> MotionStatus (seconds; None when unset)."""
+    from vjepa2_ros.robot.motion import MotionStatus
+
+    def sec(stamp):
+        return stamp_to_sec(stamp) if (stamp.sec or stamp.nanosec) else None
+
+    return MotionStatus(msg.source, sec(msg.time_ref), sec(msg.header.stamp))
+
+
+def named_values(msg, names: Sequence[str]) -> dict[str, float]:
+    """A named vector as {name: value}, checked against `names` (see msg_to_vector)."""
+    return dict(zip(names, (float(v) for v in msg_to_vector(msg, names))))

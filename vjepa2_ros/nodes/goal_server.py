@@ -2,32 +2,38 @@
 
 Sources: a camera snapshot (/vjepa2/goal/capture), images sent to /vjepa2/goal/add (RViz, rqt,
 scripts), a folder (parameter goal_dir) and an RViz interactive-marker menu where the
-interactive_markers library is installed. Advancing follows vjepa2_ros.planning.subgoals.
+interactive_markers library is installed. Advancing follows vjepa2_ros.planning.subgoals: the
+planner's typed cycle reports (/vjepa2/planner/cycle), the arm's state (/franka/arm_state) and its
+executed motions (/franka/motion). Each sub-goal's end goes out on /vjepa2/goal/progress, with
+the ground-truth error in the sim (/sim/ground_truth against /sim/goal_truth).
 """
 
 from __future__ import annotations
 
+import math
 import threading
 from dataclasses import dataclass, field
 
-from diagnostic_msgs.msg import DiagnosticArray
+import numpy as np
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
-from sensor_msgs.msg import Image
-from std_msgs.msg import Bool, Int32
+from sensor_msgs.msg import Image, JointState, TimeReference
+from std_msgs.msg import Bool, Int32, String
 from std_srvs.srv import SetBool, Trigger
 
 from vjepa2_ros import interfaces as names
 from vjepa2_ros.config import require
 from vjepa2_ros.nodes.conversions import (
     ImageEncodingError,
-    diagnostic_values,
     image_from_array,
+    msg_to_motion,
+    named_values,
     rgb_from_image,
+    vector_to_msg,
 )
 from vjepa2_ros.nodes.entrypoint import spin_node
 from vjepa2_ros.nodes.params import declare_config
-from vjepa2_ros.nodes.qos import LATCHED
+from vjepa2_ros.nodes.qos import LATCHED, LATCHED_HISTORY
 from vjepa2_ros.planning.goal_images import load_goal_folder
 from vjepa2_ros.planning.subgoals import SubgoalPolicy, SubgoalSequence
 
@@ -37,7 +43,7 @@ class GoalServerConfig:
     goal_dir: str = ""
     policy: SubgoalPolicy = field(default_factory=SubgoalPolicy)
     interactive_marker: bool = True
-    marker_frame: str = "base"
+    marker_frame: str = names.BASE_FRAME
     marker_position: list[float] = field(default_factory=lambda: [0.0, -0.4, 0.6])
 
     def __post_init__(self) -> None:
@@ -52,22 +58,32 @@ class GoalServerNode(Node):
         self._lock = threading.Lock()
         self._latest_frame = None  # newest camera frame (RGB) for capture
         self._active_stamp_ns = -1  # stamp of the published active goal: identifies it
+        self._arm_state = ""  # newest /franka/arm_state ("" before the bridge reports)
+        self._ee_truth: np.ndarray | None = None  # sim: newest ground-truth ee position
+        self._cup_truth: np.ndarray | None = None
+        self._goal_truths: dict[int, dict[str, np.ndarray]] = {}  # sub-goal index -> targets
 
         self._goal_pub = self.create_publisher(Image, names.GOAL_IMAGE, LATCHED)
         self._index_pub = self.create_publisher(Int32, names.GOAL_INDEX, LATCHED)
         self._done_pub = self.create_publisher(Bool, names.GOAL_DONE, LATCHED)
+        self._progress_pub = self.create_publisher(JointState, names.GOAL_PROGRESS, LATCHED_HISTORY)
         self.create_subscription(
             Image, names.CAMERA_IMAGE, self._on_camera, qos_profile_sensor_data
         )
         self.create_subscription(Image, names.GOAL_ADD, self._on_goal_image, 10)
+        self.create_subscription(JointState, names.PLANNER_CYCLE, self._on_cycle, 10)
+        self.create_subscription(String, names.ARM_STATE, self._on_arm_state, LATCHED)
+        self.create_subscription(TimeReference, names.MOTION, self._on_motion, LATCHED)
+        self.create_subscription(JointState, names.SIM_GROUND_TRUTH, self._on_truth, 1)
         self.create_subscription(
-            DiagnosticArray, names.PLANNER_DIAGNOSTICS, self._on_planner_diagnostics, 10
+            JointState, names.SIM_GOAL_TRUTH, self._on_goal_truth, LATCHED_HISTORY
         )
         self.create_service(Trigger, names.GOAL_CAPTURE, self._srv_capture)
         self.create_service(Trigger, names.GOAL_NEXT, self._srv_next)
         self.create_service(Trigger, names.GOAL_PREVIOUS, self._srv_previous)
         self.create_service(Trigger, names.GOAL_CLEAR, self._srv_clear)
         self._enable_client = self.create_client(SetBool, names.PLANNER_ENABLE)
+        self._stop_client = self.create_client(Trigger, names.FRANKA_STOP)
 
         if self.config.goal_dir:
             for name, rgb in load_goal_folder(self.config.goal_dir):
@@ -90,24 +106,85 @@ class GoalServerNode(Node):
             return
         self._add(rgb, "topic")
 
-    def _on_planner_diagnostics(self, msg: DiagnosticArray) -> None:
-        values = diagnostic_values(msg, names.PLANNER_STATUS_NAME)
-        if not values or values.get("skipped") or "energy" not in values:
+    def _on_cycle(self, msg: JointState) -> None:
+        """One planned cycle: count it for the active sub-goal if it planned against it."""
+        try:
+            values = named_values(msg, names.CYCLE_NAMES)
+        except ValueError as exc:
+            self.get_logger().error(f"{names.PLANNER_CYCLE} ignored: {exc}")
             return
-        if int(values.get("goal_stamp_ns", "-2")) != self._active_stamp_ns:
+        goal_ns = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+        if goal_ns != self._active_stamp_ns:
             return  # planned against an earlier goal: does not count for this one
+        arm_ok = self._arm_state in HEALTHY_ARM_STATES
         with self._lock:
             active = self.sequence.active
             if active is None:
                 return
-            outcome = self.sequence.record_energy(active.goal_id, float(values["energy"]))
-        if outcome:
-            self.get_logger().info(
-                f"sub-goal {self.sequence.outcomes[-1].index} "
-                f"{'reached' if outcome == 'reached' else 'given up (cycle budget)'} after "
-                f"{self.sequence.outcomes[-1].cycles} cycles"
+            index = self.sequence.index
+            outcome = self.sequence.record_cycle(
+                active.goal_id, values["energy"], values["arrived"] > 0.5, arm_ok
             )
-            self._publish_active()
+        if outcome:
+            self._finish(index, outcome)
+
+    def _on_arm_state(self, msg: String) -> None:
+        self._arm_state = msg.data
+
+    def _on_motion(self, msg: TimeReference) -> None:
+        report = msg_to_motion(msg)
+        if report.outcome == "settled" and report.action_stamp is not None:
+            with self._lock:
+                if report.action_stamp * 1e9 > self._active_stamp_ns >= 0:
+                    self.sequence.note_motion()
+
+    def _on_truth(self, msg: JointState) -> None:
+        named = dict(zip(msg.name, msg.position))
+        with self._lock:
+            self._ee_truth = _position(named, "ee")
+            self._cup_truth = _position(named, "cup")
+
+    def _on_goal_truth(self, msg: JointState) -> None:
+        named = dict(zip(msg.name, msg.position))
+        if "index" not in named:
+            self.get_logger().error(f"{names.SIM_GOAL_TRUTH} without an `index` value ignored")
+            return
+        targets = {body: _position(named, body) for body in ("ee", "cup")}
+        with self._lock:
+            self._goal_truths[int(named["index"])] = {
+                k: v for k, v in targets.items() if v is not None
+            }
+
+    def _truth_error(self, index: int) -> float | None:
+        """Sim: the end effector's (else the cup's) distance to sub-goal `index`'s target."""
+        targets = self._goal_truths.get(index, {})
+        for body, now in (("ee", self._ee_truth), ("cup", self._cup_truth)):
+            if body in targets and now is not None:
+                return float(np.linalg.norm(now - targets[body]))
+        return None
+
+    def _finish(self, index: int, outcome: str) -> None:
+        """Report a sub-goal's end (log + /vjepa2/goal/progress) and publish the next one."""
+        with self._lock:
+            record = self.sequence.outcomes[-1]
+            record.truth_error_m = self._truth_error(index)
+        truth = (
+            f"; ground truth {record.truth_error_m * 100:.1f} cm from its target"
+            if record.truth_error_m is not None
+            else ""
+        )
+        what = {"reached": "reached", "budget": "given up (cycle budget)"}.get(outcome, outcome)
+        self.get_logger().info(f"sub-goal {index} {what} after {record.cycles} cycles{truth}")
+        energy = record.last_energy if record.last_energy is not None else math.nan
+        error = record.truth_error_m if record.truth_error_m is not None else math.nan
+        self._progress_pub.publish(
+            vector_to_msg(
+                [index, float(record.reached), record.cycles, energy, error],
+                names.PROGRESS_NAMES,
+                stamp=self.get_clock().now(),
+            )
+        )
+        self._publish_active()
 
     # ----------------------------------------------------------------- services
     def _add(self, rgb, source: str) -> int:
@@ -141,8 +218,9 @@ class GoalServerNode(Node):
             if self.sequence.active is None:
                 response.success, response.message = False, "no active sub-goal"
                 return response
+            index = self.sequence.index
             moved = self.sequence.next()
-        self._publish_active()
+        self._finish(index, "skipped (/vjepa2/goal/next)")
         response.success = True
         response.message = (
             f"sub-goal {self.sequence.index} active" if moved else "that was the last sub-goal"
@@ -207,7 +285,7 @@ class GoalServerNode(Node):
             "Previous": lambda: self._srv_previous(None, Trigger.Response()),
             "Clear": lambda: self._srv_clear(None, Trigger.Response()),
             "Start": lambda: self._set_planner(True),
-            "Stop": lambda: self._set_planner(False),
+            "Stop": self._stop_all,
         }
         for title, action in actions.items():
             menu.insert(title, callback=lambda _fb, act=action: self._log_result(act()))
@@ -230,6 +308,14 @@ class GoalServerNode(Node):
         server.applyChanges()
         return server
 
+    def _stop_all(self):
+        """RViz "Stop": pause the planner and stop the arm (latched until recover and arm)."""
+        self._set_planner(False)
+        if not self._stop_client.service_is_ready():
+            return Trigger.Response(success=False, message=f"{names.FRANKA_STOP} not available")
+        self._stop_client.call_async(Trigger.Request())
+        return Trigger.Response(success=True, message="planner paused; arm stopped")
+
     def _set_planner(self, enable: bool):
         if not self._enable_client.service_is_ready():
             return Trigger.Response(success=False, message="planner enable service not available")
@@ -241,6 +327,14 @@ class GoalServerNode(Node):
     def _log_result(self, response) -> None:
         log = self.get_logger().info if response.success else self.get_logger().warning
         log(response.message)
+
+
+HEALTHY_ARM_STATES = ("armed", "moving")  # ArmState values in which arrival may count
+
+
+def _position(named: dict[str, float], body: str) -> np.ndarray | None:
+    keys = (f"{body}.x", f"{body}.y", f"{body}.z")
+    return np.array([named[k] for k in keys]) if all(k in named for k in keys) else None
 
 
 def main(args=None) -> None:

@@ -9,35 +9,18 @@ the values are read back and validated by the same `from_mapping` the pure core 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import Any, TypeVar
 
-from vjepa2_ros.config import ConfigError, from_mapping, load_yaml
+from vjepa2_ros.config import (  # noqa: F401 (node_parameters, flatten re-exported)
+    ConfigError,
+    flatten,
+    from_mapping,
+    node_parameters,
+    unflatten,
+)
 
 T = TypeVar("T")
-
-
-def flatten(mapping: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """{"a": {"b": 1}} -> {"a.b": 1} (ROS parameter names)."""
-    flat: dict[str, Any] = {}
-    for key, value in mapping.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict) and value:
-            flat.update(flatten(value, f"{name}."))
-        else:
-            flat[name] = value
-    return flat
-
-
-def unflatten(flat: dict[str, Any]) -> dict[str, Any]:
-    """{"a.b": 1} -> {"a": {"b": 1}}."""
-    nested: dict[str, Any] = {}
-    for name, value in flat.items():
-        *parents, leaf = name.split(".")
-        cursor = nested
-        for part in parents:
-            cursor = cursor.setdefault(part, {})
-        cursor[leaf] = value
-    return nested
 
 
 def _ros_value(value: Any) -> Any:
@@ -47,32 +30,58 @@ def _ros_value(value: Any) -> Any:
     return value
 
 
-def node_parameters(file: str, node_name: str) -> dict[str, Any]:
-    """The flat ROS parameters for `node_name` from config/<file> (`<node>: ros__parameters:`)."""
-    data = load_yaml(file)
-    section = data.get(node_name) or data.get("/**") or {}
-    params = section.get("ros__parameters", {}) if isinstance(section, dict) else {}
-    return flatten(params)
-
-
-def declare_config(node, cls: type[T], overrides: dict[str, Any] | None = None) -> T:
+def declare_config(
+    node,
+    cls: type[T],
+    overrides: dict[str, Any] | None = None,
+    live: dict[str, Callable[[T], str | None]] | None = None,
+) -> T:
     """Declare one ROS parameter per config field and return the validated config.
 
     `overrides` (flat names) replace the dataclass defaults before declaration, for callers that
     build nodes in-process (tests, the demo runner) with parameters from config files.
-    """
-    from rcl_interfaces.msg import ParameterDescriptor
 
+    `live`: parameters that `ros2 param set` may change while the node runs, each with a
+    function that applies the new, validated config (return an error message to refuse). Every
+    other parameter is declared read-only, so setting it is refused instead of silently ignored.
+    """
+    from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
+
+    live = live or {}
     defaults = flatten(dataclasses.asdict(cls()))
     defaults.update(overrides or {})
     unknown = sorted(set(overrides or {}) - set(flatten(dataclasses.asdict(cls()))))
+    unknown += sorted(set(live) - set(defaults))
     if unknown:
         raise ConfigError(f"{node.get_name()}: unknown parameter(s) {', '.join(unknown)}")
     values = {}
     for name, default in defaults.items():
         descriptor = ParameterDescriptor(
-            dynamic_typing=default is None or isinstance(default, list)
+            dynamic_typing=default is None or isinstance(default, list),
+            read_only=name not in live,
         )
         param = node.declare_parameter(name, _ros_value(default), descriptor)
         values[name] = param.value
-    return from_mapping(cls, unflatten(values), where=f"node {node.get_name()} parameters")
+    where = f"node {node.get_name()} parameters"
+    config = from_mapping(cls, unflatten(values), where=where)
+    if live:
+        state = {"values": values}
+
+        def on_set(params):
+            changed = {p.name: p.value for p in params if p.name in live}
+            if not changed:
+                return SetParametersResult(successful=True)
+            candidate = {**state["values"], **changed}
+            try:
+                new = from_mapping(cls, unflatten(candidate), where=where)
+            except ConfigError as exc:
+                return SetParametersResult(successful=False, reason=str(exc))
+            for name in changed:
+                error = live[name](new)
+                if error:
+                    return SetParametersResult(successful=False, reason=error)
+            state["values"] = candidate
+            return SetParametersResult(successful=True)
+
+        node.add_on_set_parameters_callback(on_set)
+    return config

@@ -1,5 +1,7 @@
 """sim_camera: owns the simulated Franka cell (franky-sim server on `host`) and publishes its
-exterior camera, camera info and ground truth; `/sim/reset` re-randomises the scene.
+exterior camera, camera info and ground truth; `/sim/reset` re-randomises the objects (next
+seed), and setting the `seed` parameter (`ros2 param set /sim_camera seed 7`) places them from
+that seed. The arm is never moved by a reset (the robot's guards would see a teleport).
 
 Goal images from the sim: a named vector on /sim/render_goal (arm pose `x y z roll pitch yaw`,
 optional `gripper`, optional object positions `cup.x cup.y cup.z` / `box.*`) is rendered without
@@ -68,19 +70,24 @@ class SimCameraNode(Node):
     def __init__(self, **kwargs) -> None:
         overrides = kwargs.pop("parameter_overrides", None) or {}
         super().__init__(NODE_NAME, **kwargs)
-        self.config: SimConfig = declare_config(self, SimConfig, overrides)
+        self.config: SimConfig = declare_config(
+            self, SimConfig, overrides, live={"seed": self._on_seed}
+        )
         self.cell = SimCell(self.config).start()
         self.get_logger().info(
             f"franky-sim FR3 up on {self.cell.host}; camera "
             f"{self.config.camera.width}x{self.config.camera.height} at {self.config.camera.fps} Hz"
         )
         qos = QoSProfile(depth=QOS_DEPTH, reliability=ReliabilityPolicy.RELIABLE)
-        self.image_pub = self.create_publisher(Image, "/camera/image_raw", qos)
-        self.info_pub = self.create_publisher(CameraInfo, "/camera/camera_info", qos)
-        self.truth_pub = self.create_publisher(JointState, "/sim/ground_truth", qos)
+        self.image_pub = self.create_publisher(Image, names.CAMERA_IMAGE, qos)
+        self.info_pub = self.create_publisher(CameraInfo, names.CAMERA_INFO, qos)
+        self.truth_pub = self.create_publisher(JointState, names.SIM_GROUND_TRUTH, qos)
         self._reset_lock = threading.Lock()
         self.reset_srv = self.create_service(
-            Trigger, "/sim/reset", self._on_reset, callback_group=MutuallyExclusiveCallbackGroup()
+            Trigger,
+            names.SIM_RESET,
+            self._on_reset,
+            callback_group=MutuallyExclusiveCallbackGroup(),
         )
         self.goal_pub = self.create_publisher(Image, names.GOAL_ADD, qos)
         self.create_subscription(
@@ -146,7 +153,10 @@ class SimCameraNode(Node):
         self.info_pub.publish(self._camera_info_msg(msg.header))
         self.truth_pub.publish(
             vector_to_msg(
-                ground_truth_vector(truth), GROUND_TRUTH_NAMES, stamp=stamp, frame_id="base"
+                ground_truth_vector(truth),
+                GROUND_TRUTH_NAMES,
+                stamp=stamp,
+                frame_id=names.BASE_FRAME,
             )
         )
         self.frames += 1
@@ -161,6 +171,16 @@ class SimCameraNode(Node):
         response.success, response.message = True, f"scene re-randomised with seed {seed}"
         self.get_logger().info(response.message)
         return response
+
+    def _on_seed(self, config: SimConfig) -> str | None:
+        """`seed` set live: place the objects from it now."""
+        try:
+            with self._reset_lock:
+                self.cell.reset(config.seed)
+        except Exception as exc:
+            return f"reset to seed {config.seed} failed: {exc}"
+        self.get_logger().info(f"objects placed from seed {config.seed}")
+        return None
 
     def destroy_node(self):
         self.timer.cancel()  # no render after the cell stops

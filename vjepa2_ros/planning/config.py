@@ -15,6 +15,7 @@ import torch
 from vjepa2_ros.config import ConfigError, require
 from vjepa2_ros.planning.budgets import BUDGETS_FILE, budget_names, load_budget
 from vjepa2_ros.planning.cem import CEMConfig
+from vjepa2_ros.planning.input_gate import InputLimits
 from vjepa2_ros.planning.rollout import candidates_per_chunk
 
 if TYPE_CHECKING:
@@ -28,6 +29,14 @@ class PlannerConfig:
     rate_hz: float = 2.0  # planning cycles per second at most (one action per cycle)
     max_latent_age_s: float = 1.0  # skip a cycle when the newest latent is older than this
     max_state_age_s: float = 0.5  # ... or the newest /franka/ee_state is older than this
+    # Plan only on a frame captured after the arm settled from the last action (/franka/motion).
+    # false: for robot drivers that do not publish /franka/motion (then frames may show the arm
+    # still moving from the previous action).
+    require_settle: bool = True
+    settle_timeout_s: float = 15.0  # no settle report this long after an action: say so
+    state_match_s: float = 0.05  # ee_state paired with a frame lies at most this far from its stamp
+    torch_threads: int = 0  # CPU threads for planning; 0: torch's default (all cores)
+    nice: int = 10  # scheduling priority (0..19): physics and robot control go first
     seed: int = 0
     warm_start: bool = False  # seed each plan with the previous one shifted by a step
     warm_start_fill: Literal["zero", "repeat"] = "zero"
@@ -52,12 +61,35 @@ class PlannerConfig:
         require(
             self.chunk_size >= 0, f"chunk_size must be >= 0 (0: no chunking), got {self.chunk_size}"
         )
+        require(
+            self.settle_timeout_s > 0,
+            f"settle_timeout_s must be > 0 s, got {self.settle_timeout_s}",
+        )
+        require(
+            0 < self.state_match_s <= 1.0,
+            f"state_match_s must be in (0, 1] s, got {self.state_match_s}",
+        )
+        require(0 <= self.nice <= 19, f"nice must be in 0..19, got {self.nice}")
+        require(
+            0 <= self.torch_threads <= 256,
+            f"torch_threads must be 0 (torch's default) or a thread count, got {self.torch_threads}",
+        )
         names = budget_names(self.budgets_file)
         if self.budget not in names:
             raise ConfigError(
                 f"planner budget {self.budget!r} is not in {self.budgets_file}; "
                 f"known budgets: {', '.join(names)}"
             )
+
+    def input_limits(self) -> InputLimits:
+        """The planning-cycle gate's limits (vjepa2_ros/planning/input_gate.py)."""
+        return InputLimits(
+            max_latent_age_s=self.max_latent_age_s,
+            max_state_age_s=self.max_state_age_s,
+            require_settle=self.require_settle,
+            settle_timeout_s=self.settle_timeout_s,
+            state_match_s=self.state_match_s,
+        )
 
     def cem_config(self, spec: ModelSpec | None = None) -> CEMConfig:
         """The named budget with this run's seed, warm start, early stop and chunking.

@@ -1,10 +1,13 @@
 """An ordered list of image sub-goals and the rule that advances through it.
 
 Pure logic behind the goal_server node: goals are added (camera snapshot, image topic, folder,
-RViz menu), one is active, and the planner's per-cycle energy decides when to move on: the energy
-stays under a threshold for K consecutive cycles (reached), or the per-sub-goal cycle budget runs
-out (given up, reported as such). Energies are attributed to a goal by its id, so a cycle planned
-against the previous goal's latent never counts for the new one.
+RViz menu), one is active, and the planner's cycles decide when to move on. A sub-goal is
+reached when the model's calibrated arrival rule (vjepa2_ros/planning/arrival.py, evaluated by
+the planner) holds for K consecutive cycles, each planned while the arm was healthy (not in
+error, stopped, disconnected or disarmed), and only once the arm has actually moved since the
+sub-goal became active; otherwise the per-sub-goal cycle budget runs out (given up, reported as
+such). Cycles are attributed to a goal by its id, so a cycle planned against the previous goal's
+latent never counts for the new one.
 """
 
 from __future__ import annotations
@@ -21,14 +24,12 @@ Image = TypeVar("Image")
 class SubgoalPolicy:
     """When to leave a sub-goal."""
 
-    energy_threshold: float = 0.35  # energy under this counts as "at the goal"
-    stable_cycles: int = 2  # ... for this many consecutive cycles
+    stable_cycles: int = 2  # consecutive "arrived" cycles that count as reached
     max_cycles: int = 30  # per-sub-goal cycle budget; 0 = unlimited
 
     def __post_init__(self) -> None:
-        require(self.energy_threshold > 0, "energy_threshold must be > 0 (an L1 energy)")
-        require(self.stable_cycles >= 1, "stable_cycles must be >= 1")
-        require(self.max_cycles >= 0, "max_cycles must be >= 0 (0 = unlimited)")
+        require(1 <= self.stable_cycles <= 100, "stable_cycles must be in 1..100")
+        require(0 <= self.max_cycles <= 10_000, "max_cycles must be in 0..10000 (0 = unlimited)")
 
 
 @dataclass
@@ -45,6 +46,7 @@ class SubgoalOutcome:
     reached: bool
     cycles: int
     last_energy: float | None
+    truth_error_m: float | None = None  # sim: end effector (or object) to its target, when known
 
 
 @dataclass
@@ -58,6 +60,7 @@ class SubgoalSequence(Generic[Image]):
     _next_id: int = 0
     _cycles: int = 0
     _below: int = 0
+    _moved: bool = False  # the arm executed a motion since this sub-goal became active
     _last_energy: float | None = None
     finished: bool = False
 
@@ -99,14 +102,27 @@ class SubgoalSequence(Generic[Image]):
         self._activate(0)
         return True
 
-    def record_energy(self, goal_id: int, energy: float) -> str | None:
-        """Feed one planning cycle's energy; returns "reached", "budget" or None (stay)."""
+    def note_motion(self) -> None:
+        """The arm executed and settled a motion while the active sub-goal was active."""
+        if self.active is not None:
+            self._moved = True
+
+    def record_cycle(
+        self, goal_id: int, energy: float, arrived: bool, arm_ok: bool = True
+    ) -> str | None:
+        """Feed one planning cycle; returns "reached", "budget" or None (stay).
+
+        `arrived`: the planner's calibrated arrival rule held for this cycle. `arm_ok`: the arm
+        was healthy (armed or moving) when the cycle was planned. A cycle only counts towards
+        "reached" when both hold and the arm has moved since the sub-goal became active.
+        """
         goal = self.active
         if goal is None or goal.goal_id != goal_id:
             return None
         self._cycles += 1
         self._last_energy = energy
-        self._below = self._below + 1 if energy < self.policy.energy_threshold else 0
+        counts = arrived and arm_ok and self._moved
+        self._below = self._below + 1 if counts else 0
         if self._below >= self.policy.stable_cycles:
             self._advance(reached=True)
             return "reached"
@@ -133,6 +149,7 @@ class SubgoalSequence(Generic[Image]):
         self.index = index
         self._cycles = 0
         self._below = 0
+        self._moved = False
         self._last_energy = None
         if index >= 0:
             self.finished = False

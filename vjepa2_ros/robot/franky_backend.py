@@ -48,6 +48,7 @@ class RobotSample:
     joint_positions: np.ndarray  # [7] rad
     gripper_width: float  # m (nan without a gripper)
     ee_matrix: np.ndarray  # 4x4 base -> end effector
+    robot_time: float = float("nan")  # s, the robot's own clock (libfranka state time; sim time)
 
 
 def _franky():
@@ -169,6 +170,7 @@ class FrankaBackend:
                 state = self._robot.state
                 matrix = np.asarray(state.O_T_EE.matrix, dtype=np.float64)
                 joints = np.asarray(state.q, dtype=np.float64).reshape(7)
+                robot_time = float(state.time.to_sec())
             except Exception as exc:
                 raise RobotError(f"reading the robot state failed: {_reason(exc)}") from exc
         width = self._gripper_width
@@ -178,7 +180,7 @@ class FrankaBackend:
             else 0.0
         )
         ee_state = np.concatenate([matrix_to_pose(matrix), [closedness]])
-        return RobotSample(ee_state, joints, width, matrix)
+        return RobotSample(ee_state, joints, width, matrix, robot_time)
 
     def move_to(self, target_pose: np.ndarray) -> None:
         """Start an asynchronous Cartesian motion to the absolute [x y z roll pitch yaw] target."""
@@ -228,9 +230,15 @@ class FrankaBackend:
             raise RobotError("error recovery failed: the robot still reports errors")
 
     def home(self) -> None:
-        """Stop, then move in joint space to `safety.home_joints`; blocks until there."""
+        """Move in joint space to `safety.home_joints` (stopping a running motion first).
+
+        franky cannot switch from a Cartesian to a joint motion mid-flight, so a running motion
+        is stopped; an idle arm is not (franky-sim answers a stop that crosses the previous
+        motion's end by preempting the next motion: "Move command preempted").
+        """
         franky = _franky()
-        self.stop()  # franky cannot switch from a Cartesian to a joint motion mid-flight
+        if self.poll():
+            self.stop()
         motion = franky.JointMotion(list(self.config.safety.home_joints))
         with self._use(), self._lock:
             try:

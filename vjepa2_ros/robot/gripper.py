@@ -34,11 +34,18 @@ class GripperConfig:
             f"gripper.open_threshold ({self.open_threshold}) must be below close_threshold "
             f"({self.close_threshold}), both in [0, 1] (closedness)",
         )
-        require(self.speed_m_s > 0, f"gripper.speed_m_s must be > 0, got {self.speed_m_s}")
         require(
-            self.grasp_force_n > 0, f"gripper.grasp_force_n must be > 0, got {self.grasp_force_n}"
+            0 < self.speed_m_s <= 0.2,
+            f"gripper.speed_m_s must be in (0, 0.2], got {self.speed_m_s}",
         )
-        require(self.max_width_m > 0, f"gripper.max_width_m must be > 0, got {self.max_width_m}")
+        require(
+            0 < self.grasp_force_n <= 140.0,
+            f"gripper.grasp_force_n must be in (0, 140] N (Franka Hand), got {self.grasp_force_n}",
+        )
+        require(
+            0 < self.max_width_m <= 0.2,
+            f"gripper.max_width_m must be in (0, 0.2] m, got {self.max_width_m}",
+        )
 
 
 def closedness_from_width(width_m: float, max_width_m: float) -> float:

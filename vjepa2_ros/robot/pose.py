@@ -44,3 +44,19 @@ def apply_delta(pose: np.ndarray, delta: np.ndarray) -> np.ndarray:
 def quaternion_xyzw(pose: np.ndarray) -> np.ndarray:
     """The orientation of `pose` as a unit quaternion (x, y, z, w), for geometry_msgs/Pose."""
     return Rotation.from_euler("xyz", np.asarray(pose, dtype=np.float64)[3:6]).as_quat()
+
+
+def tilt_and_twist(reference_rpy, rpy) -> tuple[float, float]:
+    """How far `rpy` is turned from `reference_rpy`: (tilt, twist) in radians.
+
+    Swing-twist split about the reference's tool axis (its z axis): tilt is the angle between the
+    two tool axes (>= 0), twist the signed turn about the reference tool axis (in (-pi, pi]).
+    """
+    r_rel = Rotation.from_euler("xyz", np.asarray(reference_rpy, dtype=np.float64)[:3]).inv() * (
+        Rotation.from_euler("xyz", np.asarray(rpy, dtype=np.float64)[:3])
+    )
+    tilt = float(np.arccos(np.clip(r_rel.as_matrix()[2, 2], -1.0, 1.0)))
+    _, _, z, w = r_rel.as_quat()
+    twist = float(2.0 * np.arctan2(z, w))
+    twist = (twist + np.pi) % (2 * np.pi) - np.pi
+    return tilt, twist

@@ -9,16 +9,35 @@ Rejections (`rejected: ...`) never move the arm; clipping (`clipped: workspace`)
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
 
 from vjepa2_ros.config import require
-from vjepa2_ros.robot.pose import apply_delta, rotation_angle
+from vjepa2_ros.robot.pose import apply_delta, rotation_angle, tilt_and_twist
 
+ORIENTATION_EPS_RAD = 1e-6  # turning back towards the limits is always allowed
 ACTION_SIZE = 7  # dx dy dz droll dpitch dyaw dgripper
 STATE_SIZE = 7  # x y z roll pitch yaw gripper
+
+
+# Sane upper bounds for every limit: a value above them is a typo or a unit error, never a
+# setting (the Franka's own Cartesian limits: 1.7 m/s, 2.5 rad/s).
+LIMIT_UPPER_BOUNDS: dict[str, float] = {
+    "max_translation_m": 0.2,
+    "max_rotation_rad": 1.0,
+    "max_speed_m_s": 1.0,
+    "max_angular_speed_rad_s": 2.5,
+    "max_action_age_s": 5.0,
+    "max_state_age_s": 1.0,
+    "max_measured_speed_m_s": 3.0,
+    "watchdog_timeout_s": 10.0,
+    "max_tilt_rad": math.pi,
+}
+# Any workspace box must lie inside this one (m, base frame): the FR3 reaches 0.855 m.
+WORKSPACE_BOUNDS = (np.array([-0.9, -0.9, -0.2]), np.array([0.9, 0.9, 1.2]))
 
 
 @dataclass
@@ -40,6 +59,14 @@ class SafetyConfig:
     max_state_age_s: float = 0.1  # newest successful state read older than this: reject actions
     max_measured_speed_m_s: float = 1.0  # measured end effector faster than this: stop and latch
     watchdog_timeout_s: float = 2.0  # stop a motion still running this long after the last action
+    # Absolute orientation limits around a reference hand orientation: "tool_down" (the fixed
+    # `tool_down_rpy`) or "start" (the orientation when the arm was armed). The tool axis stays
+    # within `max_tilt_rad` of the reference's, and the twist about it within `yaw_range_rad`.
+    # A target beyond a limit is rejected unless it turns the hand back towards the limit.
+    orientation_reference: Literal["tool_down", "start"] = "tool_down"
+    tool_down_rpy: tuple[float, float, float] = (math.pi, 0.0, 0.0)
+    max_tilt_rad: float = 0.6
+    yaw_range_rad: tuple[float, float] = (-1.6, 1.6)
     home_joints: tuple[float, float, float, float, float, float, float] = (
         0.0,
         0.0,
@@ -57,18 +84,27 @@ class SafetyConfig:
             f"safety.workspace_min {list(self.workspace_min)} must be below workspace_max "
             f"{list(self.workspace_max)} on every axis (metres, base frame)",
         )
-        for name in (
-            "max_translation_m",
-            "max_rotation_rad",
-            "max_speed_m_s",
-            "max_angular_speed_rad_s",
-            "max_action_age_s",
-            "max_state_age_s",
-            "max_measured_speed_m_s",
-            "watchdog_timeout_s",
-        ):
+        require(
+            bool(np.all(lo >= WORKSPACE_BOUNDS[0]) and np.all(hi <= WORKSPACE_BOUNDS[1])),
+            f"safety.workspace_min/max {list(self.workspace_min)} .. {list(self.workspace_max)} "
+            f"reach beyond {list(WORKSPACE_BOUNDS[0])} .. {list(WORKSPACE_BOUNDS[1])} m, outside "
+            "any Franka's reach: check the units (metres) and the frame (robot base)",
+        )
+        for name, upper in LIMIT_UPPER_BOUNDS.items():
             value = getattr(self, name)
-            require(np.isfinite(value) and value > 0, f"safety.{name} must be > 0, got {value}")
+            require(
+                np.isfinite(value) and 0 < value <= upper,
+                f"safety.{name} must be > 0 and <= {upper}, got {value}",
+            )
+        ylo, yhi = self.yaw_range_rad
+        require(
+            -math.pi <= ylo < yhi <= math.pi,
+            f"safety.yaw_range_rad must be [min, max] within [-pi, pi], got {list(self.yaw_range_rad)}",
+        )
+        require(
+            all(np.isfinite(v) for v in self.tool_down_rpy),
+            f"safety.tool_down_rpy must be 3 finite angles (rad), got {self.tool_down_rpy}",
+        )
         require(
             0.0 <= self.workspace_clip_margin_m < float(np.min(hi - lo)) / 2,
             f"safety.workspace_clip_margin_m must be >= 0 and under half the box's smallest "
@@ -109,6 +145,18 @@ class SafetyFilter:
         self._lo = np.asarray(config.workspace_min, dtype=np.float64)
         self._hi = np.asarray(config.workspace_max, dtype=np.float64)
         self.last_executed_stamp: float | None = None
+        self.reference_rpy = np.asarray(config.tool_down_rpy, dtype=np.float64)
+
+    def set_start_orientation(self, rpy) -> None:
+        """With `orientation_reference: start`, limits are taken around this orientation."""
+        if self.config.orientation_reference == "start":
+            self.reference_rpy = np.asarray(rpy, dtype=np.float64)[:3].copy()
+
+    def orientation_excess(self, rpy) -> tuple[float, float]:
+        """(tilt beyond max_tilt_rad, twist outside yaw_range_rad), radians; 0 when inside."""
+        tilt, twist = tilt_and_twist(self.reference_rpy, rpy)
+        lo, hi = self.config.yaw_range_rad
+        return max(0.0, tilt - self.config.max_tilt_rad), max(0.0, lo - twist, twist - hi)
 
     def commit(self, stamp: float) -> None:
         """Record that the action stamped `stamp` was sent to the robot (out-of-order guard)."""
@@ -179,6 +227,17 @@ class SafetyFilter:
             )
 
         target_pose = apply_delta(state[:6], action[:6])
+        if np.any(action[3:6]):
+            now_tilt, now_twist = self.orientation_excess(state[3:6])
+            tilt, twist = self.orientation_excess(target_pose[3:6])
+            if tilt > now_tilt + ORIENTATION_EPS_RAD or twist > now_twist + ORIENTATION_EPS_RAD:
+                return Verdict.reject(
+                    "orientation",
+                    f"the hand would turn {math.degrees(tilt):.1f} deg past "
+                    f"safety.max_tilt_rad = {cfg.max_tilt_rad} or {math.degrees(twist):.1f} deg "
+                    f"outside safety.yaw_range_rad = {list(cfg.yaw_range_rad)} (reference "
+                    f"{cfg.orientation_reference})",
+                )
         event = ""
         detail = ""
         outside = bool(np.any(target_pose[:3] < self._lo) or np.any(target_pose[:3] > self._hi))
@@ -200,19 +259,26 @@ class SafetyFilter:
         return Verdict(ok=True, action=action, target=target, event=event, detail=detail)
 
 
+def measured_speed(previous_xyz, previous_t: float, xyz, t: float) -> float | None:
+    """End-effector speed (m/s) between two samples; None when no time passed between them."""
+    dt = t - previous_t
+    if not dt > 0:
+        return None
+    return float(np.linalg.norm(np.asarray(xyz, float) - np.asarray(previous_xyz, float))) / dt
+
+
 def runaway_reason(previous_xyz, previous_t: float, xyz, t: float, max_speed_m_s: float) -> str:
     """Why two state samples show an arm that is not following its commands ("" when fine).
 
     Commanded motion is capped far below `max_speed_m_s`; a measured speed above it means a
     controller or simulation running away, a collision or a corrupt state read. Stop, do not steer.
+    Times are the robot's own clock where there is one (see motion.RunawayMonitor).
     """
-    dt = t - previous_t
-    if dt <= 0:
+    speed = measured_speed(previous_xyz, previous_t, xyz, t)
+    if speed is None or speed <= max_speed_m_s:
         return ""
-    speed = float(np.linalg.norm(np.asarray(xyz, float) - np.asarray(previous_xyz, float))) / dt
-    if speed > max_speed_m_s:
-        return (
-            f"measured end-effector speed {speed:.2f} m/s exceeds safety.max_measured_speed_m_s = "
-            f"{max_speed_m_s} m/s: the arm is not following its commands"
-        )
-    return ""
+    return (
+        f"measured end-effector speed {speed:.2f} m/s over {(t - previous_t) * 1e3:.0f} ms exceeds "
+        f"safety.max_measured_speed_m_s = {max_speed_m_s} m/s: the arm is not following its "
+        "commands"
+    )

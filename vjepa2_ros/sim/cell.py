@@ -14,27 +14,26 @@ import collections
 import math
 import threading
 import time
-import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
 
 import numpy as np
-from scipy.spatial.transform import Rotation
 
 from vjepa2_ros.sim import scene
 from vjepa2_ros.sim.config import SimConfig
 from vjepa2_ros.sim.kinematics import (
     HAND_MAX_WIDTH,
+    ArmKinematics,
     pose_to_state,
-    solve_ik,
     width_from_closedness,
 )
 from vjepa2_ros.sim.render import RenderWorker
 
 PHYSICS_DT = 0.001  # franky-sim steps MuJoCo at 1 kHz (the libfranka control rate)
 RTF_WINDOW_S = 2.0
-HOME_Q = (0.0, 0.0, 0.0, -1.57, 0.0, 1.57, 0.785)  # franky_sim.DEFAULT_INITIAL_JOINT_POS
 HOME_HAND_WIDTH = HAND_MAX_WIDTH  # home with the gripper open
-IK_TOLERANCE_M, IK_TOLERANCE_RAD = 0.005, 0.05
+# A scene whose qpos moved less than this (rad, m; quaternion components) since the last frame
+# looks the same: 1e-4 m is ~0.03 px at the exterior camera's 1.5 m, 256 px.
+STILL_QPOS = 1e-4
 
 
 class SimCell:
@@ -52,6 +51,7 @@ class SimCell:
         self._steps = 0
         self._rtf_samples: collections.deque = collections.deque(maxlen=64)
         self._error: BaseException | None = None
+        self._last_frame: tuple[np.ndarray, np.ndarray] | None = None  # (qpos, image)
         self.seed = self.config.seed
 
     # ---------------------------------------------------------------- lifecycle
@@ -70,13 +70,10 @@ class SimCell:
             return self
         import mujoco
         from franky_sim import SimulationServer
-        from franky_sim.mujoco_simulator import MujocoSimulator
 
-        sim = MujocoSimulator()
-        sim.init()
-        robot = sim.add_robot(initial_q=HOME_Q, initial_hand_width=HOME_HAND_WIDTH)
-        scene.build_scene(sim, self.config.camera)
-        xml = ET.tostring(sim.scene, encoding="unicode")
+        self.home_q = tuple(self.config.home_joints)
+        sim, xml = scene.build_cell(self.config.camera, self.home_q, HOME_HAND_WIDTH)
+        robot = sim.robots[0]
         server = SimulationServer(sim, hostname_candidates=[self.config.host])
         try:
             server.init()
@@ -117,6 +114,7 @@ class SimCell:
                 for name in scene.OBJECTS
             }
             self._place_objects(self.seed)
+            self.kinematics = ArmKinematics(model)
             cam = self.config.camera
             self._renderer = RenderWorker(
                 xml, cam.width, cam.height, scene.CAMERA, self.config.render_timeout_s
@@ -234,29 +232,15 @@ class SimCell:
         mujoco.mj_forward(self._sim.model, data)
 
     def reset(self, seed: int | None = None) -> int:
-        """Re-randomise the objects from `seed` (default: the next seed) and send the arm home.
+        """Re-randomise the objects from `seed` (default: the next seed). Returns the seed used.
 
-        A motion in progress is pre-empted (the client sees it aborted). Returns the seed used.
+        The arm is not touched: a teleported arm would look like a runaway to the robot's
+        guards (send it home with /franka/home, a real joint motion, first).
         """
-        import mujoco
-
         self._require_started()
         self.seed = self.seed + 1 if seed is None else int(seed)
         with self._lock:
-            model, data = self._sim.model, self._sim.data
-            for jid, q in zip(self._arm_joints, HOME_Q):
-                data.qpos[model.jnt_qposadr[jid]] = q
-                data.qvel[model.jnt_dofadr[jid]] = 0.0
-            for adr in self._fingers:
-                data.qpos[adr] = HOME_HAND_WIDTH / 2
             self._place_objects(self.seed)
-            self._robot.set_hand_goal(HOME_HAND_WIDTH, 0.05, 70.0)
-            for rs in self._server.robot_servers:
-                if rs.current_motion_id:
-                    rs.stop_motion()
-                # franky-sim holds the joint target of the last motion when idle; home it.
-                rs._FrankaRobotServer__holding_q = tuple(HOME_Q)
-            mujoco.mj_forward(model, data)
         return self.seed
 
     def qpos(self) -> np.ndarray:
@@ -292,9 +276,21 @@ class SimCell:
 
     # ---------------------------------------------------------------- camera
     def render(self) -> np.ndarray:
-        """The exterior camera's current view, uint8 [H, W, 3] (RGB)."""
+        """The exterior camera's current view, uint8 [H, W, 3] (RGB).
+
+        A scene that has not moved since the last frame (every joint and object coordinate
+        within STILL_QPOS of it: far below a pixel) gives the same picture: the last frame is
+        returned without rendering again. On a CPU a render costs ~140 ms, and the arm rests
+        while the planner plans: without this the camera alone took most of a core.
+        """
         self._require_started()
-        return self._renderer.render(self.qpos())
+        qpos = self.qpos()
+        last = self._last_frame
+        if last is not None and np.max(np.abs(qpos - last[0])) < STILL_QPOS:
+            return last[1].copy()
+        image = self._renderer.render(qpos)
+        self._last_frame = (qpos, image)
+        return image.copy()
 
     def camera_info(self) -> dict:
         """Pinhole intrinsics of the MuJoCo camera: K (3x3 row-major), width, height, frame_id."""
@@ -332,25 +328,10 @@ class SimCell:
         import mujoco
 
         self._require_started()
-        model = self._sim.model
-        data = mujoco.MjData(model)
+        data = mujoco.MjData(self._sim.model)
         data.qpos[:] = self.qpos()
         if arm_pose is not None:
-            arm_pose = np.asarray(arm_pose, dtype=float)
-            if arm_pose.shape != (6,) or not np.isfinite(arm_pose).all():
-                raise ValueError(
-                    f"arm_pose must be 6 finite numbers [x y z roll pitch yaw], got {arm_pose}"
-                )
-            rot = Rotation.from_euler("xyz", arm_pose[3:]).as_matrix()
-            pos_err, rot_err = solve_ik(
-                model, data, self._site, self._arm_joints, arm_pose[:3], rot
-            )
-            if pos_err > IK_TOLERANCE_M or rot_err > IK_TOLERANCE_RAD:
-                raise ValueError(
-                    f"arm_pose {arm_pose.round(3).tolist()} is out of the arm's reach (IK error "
-                    f"{pos_err * 1000:.1f} mm, {math.degrees(rot_err):.1f} deg); choose a pose "
-                    "closer to the workspace above the table"
-                )
+            self.kinematics.place_arm(data, arm_pose)
         if gripper is not None:
             if not 0.0 <= gripper <= 1.0:
                 raise ValueError(f"gripper closedness must be in [0, 1], got {gripper}")

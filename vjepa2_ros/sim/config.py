@@ -107,10 +107,30 @@ class SimConfig:
         )
         require(self.render_timeout_s > 0, "render_timeout_s must be > 0")
 
+    @property
+    def home_joints(self) -> tuple[float, ...]:
+        """The arm's start (and /franka/home) joints: the sim cell's franka_bridge home."""
+        return cell_robot_config().safety.home_joints
+
     @classmethod
     def load(cls, path: str = "sim.yaml") -> SimConfig:
         """Defaults from config/sim.yaml (ROS parameter format)."""
         return load_section_ros(cls, path, "sim_camera")
+
+
+# franka_bridge's parameter files for the simulated cell: the robot defaults, then the cell's.
+CELL_FILES = ("robot.yaml", "cell_sim.yaml")
+
+
+def cell_robot_config(**overrides):
+    """The RobotConfig of the simulated cell (what franka_bridge runs with use_sim:=true)."""
+    import dataclasses
+
+    from vjepa2_ros.config import load_node_config
+    from vjepa2_ros.robot.config import RobotConfig
+
+    cfg = load_node_config(RobotConfig, list(CELL_FILES), "franka_bridge")
+    return dataclasses.replace(cfg, **overrides) if overrides else cfg
 
 
 def load_section_ros(cls, path: str, node: str):

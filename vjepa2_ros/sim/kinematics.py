@@ -60,3 +60,73 @@ def solve_ik(model, data, site_id: int, joint_ids, target_pos, target_rot, iters
         step = jac.T @ np.linalg.solve(jac @ jac.T + damping * np.eye(6), err)
         data.qpos[qadr] = np.clip(data.qpos[qadr] + np.clip(step, -0.2, 0.2), lo, hi)
     return pos_err, rot_err
+
+
+IK_TOLERANCE_M, IK_TOLERANCE_RAD = 0.005, 0.05
+
+
+class ArmKinematics:
+    """Inverse kinematics of the cell's FR3 on a MuJoCo model (the live cell's or an offline one).
+
+    `for_cell(config)` compiles the cell's model without a simulator or server, so a process
+    that only talks to the cell over ROS (the graph-mode evaluation) samples exactly the goals
+    the core evaluation does.
+    """
+
+    def __init__(self, model) -> None:
+        import mujoco
+
+        from vjepa2_ros.sim.scene import EE_SITE, ROBOT_PREFIX
+
+        self.model = model
+        self.site = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_SITE, EE_SITE)
+        self.arm_joints = [
+            mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_JOINT, f"{ROBOT_PREFIX}fr3_joint{i}")
+            for i in range(1, 8)
+        ]
+
+    @classmethod
+    def for_cell(cls, config=None) -> ArmKinematics:
+        import mujoco
+
+        from vjepa2_ros.sim.config import SimConfig
+        from vjepa2_ros.sim.scene import build_cell
+
+        config = config or SimConfig()
+        sim, xml = build_cell(config.camera, config.home_joints, HAND_MAX_WIDTH)
+        sim.cleanup()
+        return cls(mujoco.MjModel.from_xml_string(xml))
+
+    def place_arm(self, data, arm_pose) -> None:
+        """Move the arm joints of `data` so the TCP is at `arm_pose`; ValueError if out of reach.
+
+        `arm_pose`: [x y z roll pitch yaw] (base frame, extrinsic xyz Euler).
+        """
+        import math
+
+        arm_pose = np.asarray(arm_pose, dtype=float)
+        if arm_pose.shape != (6,) or not np.isfinite(arm_pose).all():
+            raise ValueError(
+                f"arm_pose must be 6 finite numbers [x y z roll pitch yaw], got {arm_pose}"
+            )
+        rot = Rotation.from_euler("xyz", arm_pose[3:]).as_matrix()
+        pos_err, rot_err = solve_ik(self.model, data, self.site, self.arm_joints, arm_pose[:3], rot)
+        if pos_err > IK_TOLERANCE_M or rot_err > IK_TOLERANCE_RAD:
+            raise ValueError(
+                f"arm_pose {arm_pose.round(3).tolist()} is out of the arm's reach (IK error "
+                f"{pos_err * 1000:.1f} mm, {math.degrees(rot_err):.1f} deg); choose a pose "
+                "closer to the workspace above the table"
+            )
+
+    def reachable(self, arm_pose, qpos=None) -> bool:
+        """Whether IK reaches `arm_pose` from `qpos` (default: the model's initial pose)."""
+        import mujoco
+
+        data = mujoco.MjData(self.model)
+        if qpos is not None:
+            data.qpos[:] = qpos
+        try:
+            self.place_arm(data, arm_pose)
+        except ValueError:
+            return False
+        return True

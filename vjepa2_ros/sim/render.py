@@ -30,8 +30,16 @@ class RenderBackendError(RuntimeError):
     """No OpenGL backend could render; the message names the packages to install."""
 
 
+# Rendering yields to the physics loop and the robot's control loop (vjepa2_ros/compute.py):
+# a late frame is harmless, late physics is not.
+RENDER_NICE = 5
+
+
 def _worker(conn: Connection) -> None:
     """Process entry: build the model and renderer, then answer render requests until None."""
+    from vjepa2_ros.compute import lower_priority
+
+    lower_priority(RENDER_NICE)
     try:
         xml, width, height, camera = conn.recv()
         import mujoco

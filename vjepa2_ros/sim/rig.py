@@ -1,8 +1,15 @@
-"""SimRig: the sim cell plus the arm as the bridge drives it (franky backend, safety filter,
-gripper hysteresis), stepped synchronously: one action, wait for the motion, next frame.
+"""SimRig: the sim cell plus the arm exactly as franka_bridge drives it, stepped synchronously.
 
-Evaluation episodes and the synchronous data collector share it, so the data and the planner
-see the same thing between two frames: one fully executed action.
+The arm is driven through the same ArmController the bridge runs (safety filter, latches,
+runaway guard, settle tracking) with the sim cell's robot configuration (config/robot.yaml +
+config/cell_sim.yaml): one action path and one error policy. `execute(action)` submits one
+action and waits until the controller reports the arm settled, so between two frames lies one
+fully executed action, as in a planning cycle. Evaluation episodes and the synchronous data
+collector share it.
+
+Between episodes the rig acts as the operator: a latched error or stop is recovered and the arm
+re-armed (counted in `recoveries`, and logged), the arm homed by a joint motion, the objects
+re-placed, and the arm jogged to the seeded start pose by ordinary actions.
 """
 
 from __future__ import annotations
@@ -14,8 +21,16 @@ import numpy as np
 
 from vjepa2_ros.config import require
 
-STATE_RETRIES = 5  # state reads tried before giving up
-TARGET_TOLERANCE_M = 0.002  # "at the target" for a motion that ended before it was seen
+CONNECT_ATTEMPTS = 10
+JOG_STEP_M = 0.08  # start-pose jogging: under safety.max_translation_m
+JOG_TOLERANCE_M = 0.005
+JOG_MAX_STEPS = 20
+SAFE_HEIGHT_M = 0.30  # above every object: where the arm waits while the scene is re-placed
+
+
+def episode_start(seed: int, start_min, start_max) -> np.ndarray:
+    """The seeded start position of an episode's end effector (the hand keeps pointing down)."""
+    return np.random.default_rng(10_000 + seed).uniform(start_min, start_max)
 
 
 @dataclass
@@ -25,8 +40,8 @@ class RigConfig:
     start_min: tuple[float, float, float] = (0.40, -0.12, 0.20)  # seeded start poses, base frame
     start_max: tuple[float, float, float] = (0.55, 0.12, 0.35)
     dynamics_factor: float = 0.3  # franky relative dynamics factor
-    motion_timeout_s: float = 4.0  # wait at most this long for one action's motion
-    settle_s: float = 0.1  # simulated time after a motion before the next frame
+    motion_timeout_s: float = 8.0  # wait at most this long for one action to settle
+    state_rate_hz: float = 100.0  # the controller's state loop (as the bridge's)
 
     def __post_init__(self) -> None:
         require(
@@ -35,42 +50,51 @@ class RigConfig:
         )
         require(0 < self.dynamics_factor <= 1, "dynamics_factor must be in (0, 1]")
         require(self.motion_timeout_s > 0, "motion_timeout_s must be > 0")
-        require(self.settle_s >= 0, "settle_s must be >= 0")
 
 
 class SimRig:
     """`start()`/`stop()` or a context manager; `reset(seed)`, `execute(action)`, `state()`."""
 
-    def __init__(self, config: RigConfig | None = None) -> None:
+    def __init__(self, config: RigConfig | None = None, log=None) -> None:
         self.config = config or RigConfig()
         self.cell = None
-        self.backend = None
+        self.controller = None
+        self._loop = None
+        self.recoveries: list[str] = []  # latches cleared between episodes (operator actions)
+        self._log = log or (lambda level, message: None)
 
     def start(self) -> SimRig:
-        from vjepa2_ros.robot.config import RobotConfig
-        from vjepa2_ros.robot.franky_backend import FrankaBackend
-        from vjepa2_ros.robot.gripper import GripperHysteresis
-        from vjepa2_ros.robot.safety import SafetyFilter
+        from vjepa2_ros.robot.controller import ArmController, StateLoop
         from vjepa2_ros.sim.cell import SimCell
-        from vjepa2_ros.sim.config import SimConfig
+        from vjepa2_ros.sim.config import SimConfig, cell_robot_config
 
         c = self.config
         self.cell = SimCell(SimConfig(host=c.host, seed=c.seed)).start()
         try:
-            robot_cfg = RobotConfig(robot_ip=c.host, relative_dynamics_factor=c.dynamics_factor)
-            self.backend = FrankaBackend(robot_cfg)
-            self.backend.connect()
+            robot_cfg = cell_robot_config(
+                robot_ip=c.host, relative_dynamics_factor=c.dynamics_factor, auto_arm=True
+            )
+            self.controller = ArmController(robot_cfg, log=self._log)
+            for _ in range(CONNECT_ATTEMPTS):
+                if self.controller.connect():
+                    break
+                time.sleep(0.5)
+            else:
+                raise RuntimeError(f"cannot connect to the simulated arm at {c.host}")
+            self._loop = StateLoop(self.controller, c.state_rate_hz, log=self._log).start()
+            self._wait(lambda: self.controller.last_sample is not None, 10.0, "a robot state")
         except BaseException:
             self.stop()
             raise
-        self.safety = SafetyFilter(robot_cfg.safety)
-        self.gripper_logic = GripperHysteresis(robot_cfg.gripper)
         return self
 
     def stop(self) -> None:
-        if self.backend is not None:
-            self.backend.disconnect()
-            self.backend = None
+        if self._loop is not None:
+            self._loop.stop()
+            self._loop = None
+        if self.controller is not None:
+            self.controller.disconnect()
+            self.controller = None
         if self.cell is not None:
             self.cell.stop()
             self.cell = None
@@ -81,114 +105,99 @@ class SimRig:
     def __exit__(self, *exc) -> None:
         self.stop()
 
+    @staticmethod
+    def _wait(predicate, timeout: float, what: str) -> None:
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"sim rig: no {what} within {timeout:.0f} s")
+            time.sleep(0.005)
+
     def state(self) -> np.ndarray:
-        """[x y z roll pitch yaw closedness] as franky reports it (what the bridge publishes).
-
-        On a loaded machine libfranka's state read can time out ("Net Exception") while the sim
-        lags; a few retries ride that out, a lasting failure is raised.
-        """
-        from vjepa2_ros.robot.franky_backend import RobotError
-
-        for attempt in range(STATE_RETRIES):
-            try:
-                return self.backend.read_state().ee_state
-            except RobotError:
-                if attempt == STATE_RETRIES - 1:
-                    raise
-                time.sleep(0.2)
-                if attempt >= 1:
-                    self.reconnect()
-        raise AssertionError("unreachable")
-
-    def reconnect(self) -> None:
-        """Drop and re-open the franky connection (after a libfranka network error)."""
-        try:
-            self.backend.disconnect()
-        except Exception:
-            pass  # the connection is broken already
-        self.backend.connect()
+        """[x y z roll pitch yaw closedness] as franky reports it (what the bridge publishes)."""
+        return self.controller.last_sample.ee_state.copy()
 
     def ee(self) -> np.ndarray:
         """Ground-truth end-effector position (scoring)."""
         return self.cell.ground_truth()["ee"][0]
 
-    def wait_motion(self, target=None) -> None:
-        """Until the motion to `target` (xyz) has run and ended, or the motion timeout.
+    def now(self) -> float:
+        return self.controller.clock()
 
-        franky starts an asynchronous motion a little later: "not in control" right after the
-        command means "not started yet", so the motion counts as done only after it was seen
-        running, or once the arm is at the target.
+    def event_counts(self) -> dict[str, int]:
+        """Every safety event of the arm controller so far, by kind."""
+        return dict(self.controller.event_counts)
+
+    def motion(self):
+        """The controller's motion status (what the bridge publishes on /franka/motion)."""
+        return self.controller.status().motion
+
+    def execute(self, action, stamp: float | None = None) -> str:
+        """Submit one action (stamped `stamp`, default now) and wait until the arm settled.
+
+        Returns the safety event ("" for a clean action); a refused action does not move.
         """
+        stamp = self.controller.clock() if stamp is None else stamp
+        outcome = self.controller.submit(np.asarray(action, dtype=np.float64), stamp)
+        if outcome.executed:
+            self.wait_settled(stamp)
+        return outcome.event
+
+    def wait_settled(self, stamp: float) -> None:
+        """Until the action stamped `stamp` settled (or the motion timeout, then on anyway)."""
         deadline = time.monotonic() + self.config.motion_timeout_s
-        started = False
         while time.monotonic() < deadline:
-            try:
-                running = self.backend.poll()
-            except Exception:  # aborted (reflex): recover and carry on from where it stopped
-                try:
-                    self.backend.recover()
-                except Exception:  # the connection broke (loaded machine): open a new one
-                    self.reconnect()
-                break
-            if running:
-                started = True
-            elif started or target is None:
-                break
-            elif np.linalg.norm(self.state()[:3] - np.asarray(target)[:3]) < TARGET_TOLERANCE_M:
-                break
-            time.sleep(0.01)
-        self.cell.wait_sim_time(self.config.settle_s)
-
-    def move_to(self, xyz, rpy) -> None:
-        """Blocking Cartesian move to an absolute pose (episode setup, not planned)."""
-        pose = np.concatenate([np.asarray(xyz, float), np.asarray(rpy, float)])
-        for _ in range(4):  # long moves can outlast one motion timeout at low dynamics
-            self.backend.move_to(pose)
-            self.wait_motion(pose)
-            if np.linalg.norm(self.state()[:3] - pose[:3]) < 0.005:
+            m = self.motion()
+            if m.outcome != "moving" and m.action_stamp is not None and m.action_stamp >= stamp:
                 return
+            time.sleep(0.005)
+        self._log("warning", f"no settle within {self.config.motion_timeout_s} s of an action")
 
-    def execute(self, action) -> str:
-        """Safety filter, then the arm motion and the gripper command; waits for the motion.
+    def ensure_armed(self) -> None:
+        """As an operator between episodes: clear a latch (counted) and arm."""
+        ctl = self.controller
+        if not ctl.backend.connected:
+            ctl.connect()
+        state = ctl.state.value
+        if state in ("error", "stopped"):
+            reason = ctl.status().reason
+            self.recoveries.append(f"{state}: {reason}")
+            self._log("warning", f"rig: recovering from {state} ({reason}) between episodes")
+            answer = ctl.recover()
+            if not answer.success:
+                raise RuntimeError(f"sim rig: recovery failed: {answer.message}")
+        if ctl.state.value == "disarmed":
+            answer = ctl.arm(True)
+            if not answer.success:
+                raise RuntimeError(f"sim rig: cannot arm: {answer.message}")
 
-        Returns the safety event ("" for a clean action); a rejected action does not move. A
-        motion franky refuses (its planner fails now and then in the sim, error -111) is
-        retried once after an error recovery, as an operator would; a second refusal returns
-        the event "refused" and the arm stays where it is.
-        """
-        from vjepa2_ros.robot.franky_backend import RobotError
-
-        action = np.asarray(action, dtype=np.float64)
-        now = time.monotonic()
-        verdict = self.safety.check(action, now, now, self.state())
-        if not verdict.ok:
-            return verdict.event
-        self.safety.commit(now)
-        try:
-            self.backend.move_to(verdict.target[:6])
-        except RobotError:
-            try:
-                self.backend.recover()
-                self.backend.move_to(verdict.target[:6])
-            except RobotError:
-                return "refused"
-        command = self.gripper_logic.decide(float(verdict.target[6]))
-        if command is not None:
-            self.backend.gripper(command)
-        self.wait_motion(verdict.target)
-        return verdict.event
+    def jog_to(self, xyz, open_gripper: bool = False) -> np.ndarray:
+        """Move the end effector to `xyz` with ordinary actions (<= JOG_STEP_M each)."""
+        self.ensure_armed()
+        target = np.asarray(xyz, dtype=np.float64)
+        gripper = -1.0 if open_gripper else 0.0  # closedness delta: -1 opens fully
+        for _ in range(JOG_MAX_STEPS):
+            delta = target - self.state()[:3]
+            distance = float(np.linalg.norm(delta))
+            if distance < JOG_TOLERANCE_M:
+                break
+            step = delta * min(1.0, JOG_STEP_M / distance)
+            event = self.execute(np.concatenate([step, np.zeros(3), [gripper]]))
+            if event.startswith(("rejected", "refused")):
+                raise RuntimeError(f"sim rig: jog to {target.round(3).tolist()} refused: {event}")
+        return self.state()
 
     def reset(self, seed: int) -> np.ndarray:
-        """New scene from `seed`, arm home, then to a seeded start pose; returns the state."""
+        """Up to a safe height, new scene from `seed`, then the seeded start pose.
+
+        Jogging with ordinary actions (not franky's joint-space homing, which franky-sim
+        preempts now and then under load) keeps the reset on the one action path. Returns the
+        state at the start pose, gripper open.
+        """
+        up = self.state()[:3].copy()
+        up[2] = max(up[2], SAFE_HEIGHT_M)
+        self.jog_to(up, open_gripper=True)
         self.cell.reset(seed)
-        self.cell.wait_sim_time(0.3)
-        try:
-            self.backend.poll()
-        except Exception:
-            self.backend.recover()
-        self.gripper_logic.reset()
-        self.safety.last_executed_stamp = None
-        home = self.state()
-        rng = np.random.default_rng(10_000 + seed)
-        self.move_to(rng.uniform(self.config.start_min, self.config.start_max), home[3:6])
-        return self.state()
+        self.cell.wait_sim_time(0.3)  # objects settle on the table
+        c = self.config
+        return self.jog_to(episode_start(seed, c.start_min, c.start_max), open_gripper=True)

@@ -150,6 +150,21 @@ def build_scene(sim, camera: CameraConfig) -> None:
     )  # fmt: skip
 
 
+def build_cell(camera: CameraConfig, home_q, hand_width: float):
+    """franky-sim's simulator with the FR3 at `home_q` and this cell's scene: (sim, MJCF text).
+
+    One source for the live cell (vjepa2_ros/sim/cell.py), its render process and the offline
+    kinematics (vjepa2_ros/sim/kinematics.py): all three see the same model.
+    """
+    from franky_sim.mujoco_simulator import MujocoSimulator
+
+    sim = MujocoSimulator()
+    sim.init()
+    sim.add_robot(initial_q=tuple(home_q), initial_hand_width=hand_width)
+    build_scene(sim, camera)
+    return sim, ET.tostring(sim.scene, encoding="unicode")
+
+
 def object_poses(seed: int, objects: ObjectsConfig) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Deterministic cup and box poses on the table from `seed`: {name: (pos[3], quat_wxyz)}.
 

@@ -23,8 +23,8 @@ from typing import Any
 
 import yaml
 
-from vjepa2_ros.graph import NodeSpec, nodes_for
-from vjepa2_ros.nodes.params import node_parameters
+from vjepa2_ros.config import node_parameters, resolve_config
+from vjepa2_ros.graph import NodeSpec, cell_file, nodes_for
 
 log = logging.getLogger(__name__)
 PROCESS_READY_TIMEOUT_S = 120.0
@@ -37,9 +37,12 @@ def node_class(spec: NodeSpec):
     return getattr(importlib.import_module(spec.module), spec.node_class)
 
 
-def build_node(spec: NodeSpec, context, overrides: dict[str, Any] | None = None, **extra):
-    """Construct `spec`'s node in `context` with config-file parameters plus `overrides`."""
-    params = node_parameters(spec.config, spec.name)
+def build_node(
+    spec: NodeSpec, context, overrides: dict[str, Any] | None = None, cell: str = "", **extra
+):
+    """Construct `spec`'s node in `context` with its config file's parameters, then the cell
+    file's (if any), then `overrides`."""
+    params = node_parameters([spec.config, cell] if cell else spec.config, spec.name)
     params.update(overrides or {})
     return node_class(spec)(context=context, parameter_overrides=params, **extra)
 
@@ -55,9 +58,11 @@ def ros_arg(name: str, value: Any) -> str:
 class NodeProcess:
     """One node in its own Python process, its output forwarded with a `[name]` prefix."""
 
-    def __init__(self, spec: NodeSpec, overrides: dict[str, Any]) -> None:
+    def __init__(self, spec: NodeSpec, overrides: dict[str, Any], cell: str = "") -> None:
         self.spec = spec
         args = ["--ros-args", "-r", f"__node:={spec.name}"]
+        if cell:
+            args += ["--params-file", str(resolve_config(cell))]
         for name, value in overrides.items():
             args += ["-p", ros_arg(name, value)]
         code = f"import sys; from {spec.module} import main; main(sys.argv)"
@@ -118,21 +123,29 @@ class GraphRunner:
         overrides: dict[str, dict[str, Any]] | None = None,
         only: Iterable[str] | None = None,
         processes: Iterable[str] = (),
+        cell: str = "",
     ) -> None:
-        """Build the graph's nodes in order (sim first, so the robot server is up for the bridge)."""
+        """Build the graph's nodes in order (sim first, so the robot server is up for the bridge).
+
+        `cell`: the cell parameter file (default: config/cell_sim.yaml with use_sim).
+        """
         overrides = overrides or {}
+        cell = cell_file(use_sim, cell)
         wanted = set(only) if only is not None else None
         for spec in nodes_for(use_sim):
             if wanted is not None and spec.name not in wanted:
                 continue
             if spec.name in processes:
-                self.start_process(spec, overrides.get(spec.name, {}))
+                self.start_process(spec, overrides.get(spec.name, {}), cell)
             else:
-                self.add(spec.name, build_node(spec, self.context, overrides.get(spec.name)))
+                node = build_node(spec, self.context, overrides.get(spec.name), cell)
+                self.add(spec.name, node)
 
-    def start_process(self, spec: NodeSpec, overrides: dict[str, Any]) -> NodeProcess:
+    def start_process(
+        self, spec: NodeSpec, overrides: dict[str, Any], cell: str = ""
+    ) -> NodeProcess:
         """Start `spec` as its own process; return once it has created its publishers."""
-        process = NodeProcess(spec, overrides)
+        process = NodeProcess(spec, overrides, cell)
         self.processes[spec.name] = process
         probe = self._probe()
         deadline = time.monotonic() + PROCESS_READY_TIMEOUT_S

@@ -1,0 +1,47 @@
+"""CPU share of the model's compute: torch threads and scheduling priority of a process.
+
+On a small machine the world model (encoder, planner) competes for the same cores as the
+simulator's 1 kHz physics loop and the robot's control loop. Both of those are time-critical;
+planning is not (it only has to finish). Model processes therefore run with a positive nice
+value: the kernel then serves physics and control first and gives planning what is left.
+Measured on the 2-core dev box: with the planner at the same priority, franky-sim's physics fell
+to 0.25x real time in `make demo` and the simulated arm ran away under load.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from vjepa2_ros.config import require
+
+MAX_NICE = 19
+
+
+def lower_priority(nice: int) -> int:
+    """Raise every thread of this process to at least `nice` (never lower); returns it.
+
+    Linux keeps a nice value per thread and new threads inherit their creator's: all existing
+    threads (torch's pool included) are set, later ones follow. 0 leaves the process as it is.
+    """
+    require(0 <= nice <= MAX_NICE, f"nice must be in 0..{MAX_NICE}, got {nice}")
+    if nice == 0 or not hasattr(os, "setpriority"):
+        return 0
+    tasks = Path("/proc/self/task")
+    tids = [int(t.name) for t in tasks.iterdir()] if tasks.is_dir() else [0]
+    for tid in tids:
+        try:
+            if os.getpriority(os.PRIO_PROCESS, tid) < nice:
+                os.setpriority(os.PRIO_PROCESS, tid, nice)
+        except (ProcessLookupError, PermissionError):  # a thread that just ended
+            continue
+    return nice
+
+
+def set_torch_threads(threads: int) -> None:
+    """torch intra-op threads; 0 keeps torch's default (all cores)."""
+    require(0 <= threads <= 256, f"torch_threads must be 0 (default) or 1..256, got {threads}")
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)

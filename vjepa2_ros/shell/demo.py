@@ -1,0 +1,241 @@
+"""`make demo`: the whole pipeline in simulation, on a laptop, ending with a verdict.
+
+Runs the node graph of vjepa2_ros/graph.py (the nodes and config files, with the sim cell's
+config/cell_sim.yaml, that `ros2 launch vjepa2_ros pick_place.launch.py use_sim:=true` starts;
+the simulator and the bridge as their own processes) plus a recorder, renders image sub-goals in
+the sim and sends them to the goal server the way a user script would (/vjepa2/goal/add),
+prints one line per planning cycle and writes a run folder with a rosbag (MCAP), a summary and
+an evaluation report.
+
+The verdict is the sim's ground truth: a sub-goal is reached when the end effector is within
+`success_m` of its target when the goal server leaves it. The exit status is 0 only when every
+sub-goal was reached. The demo never clears a safety stop: a latched stop or error ends the run
+as a failure, with the reason.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+
+from vjepa2_ros import interfaces as names
+from vjepa2_ros.config import from_mapping, load_yaml, require
+
+# Nodes that run as their own process, as under ros2 launch: the simulator's 1 kHz physics loop
+# and the bridge's state stream must not wait for the planner's GIL.
+PROCESSES = ("sim_camera", "franka_bridge")
+
+
+@dataclass
+class DemoConfig:
+    seed: int = 0
+    task: str = "reach"
+    # Sub-goal end-effector positions relative to the start pose (the sim cell's home), metres.
+    subgoal_offsets: list[list[float]] = field(
+        default_factory=lambda: [[0.0, 0.12, 0.0], [0.10, 0.0, -0.06]]
+    )
+    success_m: float = 0.03  # ground truth: reached when this close at the sub-goal's end
+    ready_timeout_s: float = 180.0
+    episode_timeout_s: float = 420.0
+    run_dir: str = "runs"
+    evaluate: bool = True
+    overrides: dict[str, dict] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        require(self.task == "reach", f"demo task {self.task!r} is not supported; use reach")
+        require(len(self.subgoal_offsets) >= 1, "the demo needs at least 1 sub-goal")
+        require(
+            all(len(o) == 3 for o in self.subgoal_offsets),
+            "each subgoal_offsets row is [dx, dy, dz] in metres",
+        )
+        require(0 < self.success_m <= 0.2, "success_m must be in (0, 0.2] metres")
+
+
+def load_demo_config(path: str = "demo.yaml") -> DemoConfig:
+    return from_mapping(DemoConfig, load_yaml(path).get("demo", {}), f"{path}:demo")
+
+
+class CyclePrinter:
+    """One line per planning cycle (or changed skip reason) from the planner's diagnostics."""
+
+    def __init__(self, total_subgoals: int) -> None:
+        self.total = total_subgoals
+        self.latencies_ms: list[float] = []
+        self._last_skip = None
+        self.t0 = time.monotonic()
+
+    def on_diagnostics(self, msg) -> None:
+        from vjepa2_ros.nodes.conversions import diagnostic_values
+
+        v = diagnostic_values(msg, names.PLANNER_STATUS_NAME)
+        if v is None:
+            return
+        head = f"[{time.monotonic() - self.t0:6.1f} s] cycle {v.get('cycle', '?'):>3}"
+        sub = int(v.get("subgoal", -1))
+        if sub >= 0:
+            head += f" | sub-goal {sub + 1}/{self.total}"
+        if v.get("skipped"):
+            if v["skipped"] != self._last_skip:
+                print(f"{head} | waiting: {v['skipped']}", flush=True)
+            self._last_skip = v["skipped"]
+            return
+        self._last_skip = None
+        latency = float(v["latency_ms"])
+        self.latencies_ms.append(latency)
+        print(
+            f"{head} | energy {float(v['energy']):.4f} | {latency:6.0f} ms | observed "
+            f"{float(v['settle_to_observation_ms']):4.0f} ms after the settle | action "
+            f"{v.get('action', '')}",
+            flush=True,
+        )
+
+
+def run(config: DemoConfig, out_root: Path) -> dict:
+    from diagnostic_msgs.msg import DiagnosticArray
+
+    from vjepa2_ros.config import node_parameters
+    from vjepa2_ros.nodes.recorder import RecorderNode
+    from vjepa2_ros.shell.episode import EpisodeError, GraphEpisodeDriver
+    from vjepa2_ros.shell.runner import GraphRunner
+
+    run_dir = out_root / datetime.now().strftime("%Y%m%d-%H%M%S")
+    run_dir.mkdir(parents=True, exist_ok=False)
+    overrides = {name: dict(values) for name, values in config.overrides.items()}
+    overrides.setdefault("sim_camera", {})["seed"] = config.seed
+    print(f"vjepa2_ros demo: run folder {run_dir}", flush=True)
+    started = time.monotonic()
+    failure = ""
+    targets: list[np.ndarray] = []
+    with GraphRunner() as runner:
+        recorder_params = node_parameters("recorder.yaml", "recorder")
+        recorder_params.update(output_dir=str(run_dir), bag_name="bag")
+        runner.add(
+            "recorder",
+            RecorderNode(context=runner.context, parameter_overrides=recorder_params),
+        )
+        runner.start_graph(use_sim=True, overrides=overrides, processes=PROCESSES)
+        driver = GraphEpisodeDriver(runner)
+        printer = CyclePrinter(len(config.subgoal_offsets))
+        driver.node.create_subscription(
+            DiagnosticArray, names.PLANNER_DIAGNOSTICS, printer.on_diagnostics, 10
+        )
+        runner.spin_in_background()
+        try:
+            driver.wait_ready(config.ready_timeout_s)
+            print(f"graph ready after {time.monotonic() - started:.1f} s", flush=True)
+            driver.ensure_armed(operator=False)
+            start = driver.s.ee_state.copy()
+            for k, offset in enumerate(config.subgoal_offsets):
+                target = start[:6].copy()
+                target[:3] += np.asarray(offset)
+                targets.append(target[:3])
+                # The sim renders the scene with the arm at the target and sends it to the goal
+                # server on /vjepa2/goal/add, as a user's script would.
+                driver.add_goal(k, target, truth={"ee": target[:3]})
+                print(f"sub-goal {k + 1}: end effector at {np.round(target[:3], 3).tolist()}")
+            driver.wait(
+                lambda: (
+                    driver.s.goal_done
+                    or len(driver.s.progress) >= len(targets)
+                    or driver.s.arm_state in ("stopped", "error")
+                ),
+                config.episode_timeout_s,
+                "end of the sub-goals",
+            )
+            if driver.s.arm_state in ("stopped", "error"):
+                failure = (
+                    f"the arm is {driver.s.arm_state} "
+                    f"({driver.s.bridge.get('safety_event', '')}): a person must check it; "
+                    "the demo never clears a safety stop"
+                )
+        except EpisodeError as exc:
+            failure = str(exc)
+        finally:
+            runner.nodes["planner"].enabled = False
+        progress = {p.index: p for p in driver.s.progress}
+        safety_events = driver.safety_events()
+        final_truth = driver.s.ee_truth
+
+    subgoals = []
+    for k, target in enumerate(targets):
+        p = progress.get(k)
+        error = p.truth_error_m if p is not None else math.nan
+        subgoals.append(
+            {
+                "index": k,
+                "target_ee": np.round(target, 4).tolist(),
+                "reached": bool(p is not None and error <= config.success_m),
+                "error_m": None if math.isnan(error) else round(error, 4),
+                "cycles": p.cycles if p is not None else None,
+                "reached_by_arrival_rule": bool(p.reached) if p is not None else False,
+                "final_energy": p.energy if p is not None else None,
+            }
+        )
+    success = bool(subgoals) and all(s["reached"] for s in subgoals) and not failure
+    summary = {
+        "run_dir": str(run_dir),
+        "task": config.task,
+        "seed": config.seed,
+        "budget": overrides.get("planner", {}).get("budget", "(planner.yaml)"),
+        "verdict": "success" if success else "failure",
+        "failure": failure,
+        "success_m": config.success_m,
+        "wall_time_s": round(time.monotonic() - started, 1),
+        "planning_cycles": len(printer.latencies_ms),
+        "latency_ms_p50": float(np.median(printer.latencies_ms)) if printer.latencies_ms else None,
+        "subgoals": subgoals,
+        "safety_events": safety_events,
+        "automatic_recoveries": 0,
+        "final_ee": None if final_truth is None else np.round(final_truth, 4).tolist(),
+    }
+    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    return summary
+
+
+def print_verdict(summary: dict) -> None:
+    print("\n=== verdict (sim ground truth) ===")
+    for s in summary["subgoals"]:
+        error = "n/a" if s["error_m"] is None else f"{s['error_m'] * 100:.1f} cm"
+        tag = "REACHED" if s["reached"] else "NOT REACHED"
+        print(
+            f"sub-goal {s['index'] + 1}: {tag:11s} error {error} (bar {summary['success_m'] * 100:.0f} cm), "
+            f"{s['cycles']} cycles"
+        )
+    if summary["failure"]:
+        print(f"run failed: {summary['failure']}")
+    events = ", ".join(f"{k} x{n}" for k, n in summary["safety_events"].items()) or "none"
+    print(f"safety events: {events}")
+    print(f"verdict: {summary['verdict'].upper()} ({summary['wall_time_s']:.0f} s)", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", default="demo.yaml", help="demo config (config/ or a path)")
+    parser.add_argument("--out", default=None, help="runs folder (default: the config's run_dir)")
+    args = parser.parse_args(argv)
+    config = load_demo_config(args.config)
+    summary = run(config, Path(args.out or config.run_dir))
+    if config.evaluate:
+        from vjepa2_ros.evaluation.cli import main as evaluate
+
+        evaluate(
+            [
+                str(Path(summary["run_dir"]) / "bag"),
+                "--out",
+                str(Path(summary["run_dir"]) / "report"),
+            ]
+        )
+    print_verdict(summary)
+    return 0 if summary["verdict"] == "success" else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
