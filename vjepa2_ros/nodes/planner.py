@@ -52,7 +52,9 @@ class PlannerNode(Node):
             world_model if world_model is not None else world_model_from_config(model_config)
         )
         self.model.eval()
-        self.planner = CEMPlanner(self.model, c.cem_config(), device=model_config.device)
+        self.planner = CEMPlanner(
+            self.model, c.cem_config(self.model.spec), device=model_config.device
+        )
         self.limits = InputLimits(c.max_latent_age_s, c.max_state_age_s)
         self.enabled = c.start_enabled
         self.cycles = 0
