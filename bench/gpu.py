@@ -48,6 +48,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this checkout
 import numpy as np
 import torch
 
+from bench.flops import plan_flops, step_flops
 from bench.model import encoder_flops
 from bench.peaks import DTYPE_NAMES, identify, peak_tflops
 from vjepa2_ros.model.config import enable_tf32, resolve_dtype
@@ -65,33 +66,6 @@ ROOT = Path(__file__).resolve().parent.parent
 STATE = np.array([0.55, 0.0, 0.35, -3.1, 0.0, 0.0, 0.0], dtype=np.float32)
 BAR = {"paper_s": 2.0, "fast_s": 0.3, "encoder_ms": 3.0, "speedup": 5.0}
 DRY_RUN_BUDGET = dict(samples=48, iterations=2)  # CPU: every path, seconds per plan
-
-
-# ----------------------------------------------------------------------------- FLOPs
-def step_flops(spec: ModelSpec, context_steps: int, kv_cache: bool) -> float:
-    """Matmul FLOPs of one rollout step for one candidate with `context_steps` frames of context.
-
-    Uncached, the whole context runs through every block; with the KV cache only the newest
-    step's tokens do, attending to all earlier ones. Norms, RoPE, GELU and the energy are left
-    out (MFU is a lower bound).
-    """
-    n, p, e = spec.tokens_per_frame, spec.predictor, spec.encoder.dim
-    per_step = n + 2
-    seen = context_steps * per_step
-    queries = per_step if kv_cache else seen
-    embedded = n if kv_cache else context_steps * n
-    embed = 2 * embedded * e * p.dim
-    linear = 2 * queries * (4 * p.dim * p.dim + 2 * p.dim * p.mlp_hidden)
-    attention = 2 * 2 * queries * seen * p.dim
-    head = 2 * n * p.dim * e
-    return float(embed + p.depth * (linear + attention) + head)
-
-
-def plan_flops(spec: ModelSpec, cfg: CEMConfig, forwards: int, kv_cache: bool) -> float:
-    """FLOPs of one plan() from its predictor forwards (candidates x horizon steps)."""
-    per_step = forwards // cfg.horizon
-    kv = kv_cache and cfg.horizon >= 2
-    return per_step * sum(step_flops(spec, h, kv) for h in range(1, cfg.horizon + 1))
 
 
 # ----------------------------------------------------------------------------- helpers

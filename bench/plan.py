@@ -23,6 +23,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `python bench/plan.py` too
 
+from bench import flops
 from bench.peaks import peak_tflops  # one MFU table with bench/gpu.py
 from vjepa2_ros.model.presets import ModelSpec, spec_from_name
 from vjepa2_ros.model.world_model import WorldModel
@@ -48,8 +49,11 @@ def predictor_flops(spec: ModelSpec, steps: int, last_step_only: bool = True) ->
 
 
 def plan_flops(spec: ModelSpec, cfg: CEMConfig, forwards_by_step: int) -> float:
-    """Total predictor FLOPs of one plan() from its candidate count per horizon step."""
-    return forwards_by_step * sum(predictor_flops(spec, t) for t in range(1, cfg.horizon + 1))
+    """Total predictor FLOPs of one plan() from its candidate count per horizon step.
+
+    Counts what runs: with the KV cache (horizon >= 2) later steps process one step's tokens.
+    """
+    return flops.plan_flops(spec, cfg, forwards_by_step * cfg.horizon, cfg.kv_cache)
 
 
 def synchronize(device: torch.device) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.gpu import plan_flops, step_flops
+from bench.flops import plan_flops, step_flops
 from bench.peaks import identify, peak_for
 from vjepa2_ros.model.presets import spec_from_name
 from vjepa2_ros.planning.budgets import load_budget
