@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 export MUJOCO_GL ?= egl
 export PYOPENGL_PLATFORM ?= egl
 
-.PHONY: setup test lint demo bench clean small-model sim-eval calibrate
+.PHONY: setup test lint demo bench bench-gpu bench-gpu-dry clean small-model sim-eval calibrate
 
 setup:
 	@bash scripts/setup_env.sh
@@ -21,6 +21,16 @@ demo: setup
 
 bench: setup
 	$(PY) bench/model.py
+
+# The GPU fast path's numbers (README "GPU fast path"): the machine's own Python with CUDA torch,
+# no venv, no ROS, no network; wheels in .whl/ (torchao for FP8) are unpacked beside it.
+BENCH_GPU_OUT ?= runs/bench_gpu
+bench-gpu:
+	bash scripts/bench_gpu.sh $(BENCH_GPU_OUT) $(BENCH_GPU_ARGS)
+
+# The same sections on the CPU with the small preset and small budgets (a few minutes).
+bench-gpu-dry: setup
+	$(PY) bench/gpu.py --dry-run --out runs/bench_gpu_dry $(BENCH_GPU_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info runs

@@ -30,7 +30,10 @@ setup(
         (f"share/{PACKAGE}", ["package.xml"]),
         (f"share/{PACKAGE}/launch", _files("launch/*.py")),
         (f"share/{PACKAGE}/config", _files("config/*.yaml") + _files("config/*.rviz")),
-        (f"share/{PACKAGE}/models", _files("models/*.md") + _files("models/*.pt")),
+        (
+            f"share/{PACKAGE}/models",
+            _files("models/*.md") + _files("models/*.pt") + _files("models/*.npz"),
+        ),
     ],
     install_requires=["setuptools"],
     zip_safe=False,

@@ -13,12 +13,18 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `python bench/plan.py` too
+
+from bench import flops
+from bench.peaks import peak_tflops  # one MFU table with bench/gpu.py
 from vjepa2_ros.model.presets import ModelSpec, spec_from_name
 from vjepa2_ros.model.world_model import WorldModel
 from vjepa2_ros.planning.budgets import load_budget
@@ -26,17 +32,6 @@ from vjepa2_ros.planning.cem import CEMConfig, CEMPlanner
 from vjepa2_ros.planning.pose import apply_action
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-# Dense tensor-core peaks (TFLOP/s) from the vendor data sheets; H200 is the H100 chip.
-GPU_PEAK_TFLOPS = {
-    ("H100", torch.bfloat16): 989.0,
-    ("H100", torch.float16): 989.0,
-    ("H100", torch.float32): 494.0,  # TF32
-    ("H200", torch.bfloat16): 989.0,
-    ("H200", torch.float16): 989.0,
-    ("H200", torch.float32): 494.0,
-    ("4090", torch.bfloat16): 165.0,
-    ("4090", torch.float16): 165.0,
-}
 STATE = np.array([0.58, 0.0, 0.25, -3.07, 0.03, -1.91, 0.0])
 
 
@@ -54,32 +49,11 @@ def predictor_flops(spec: ModelSpec, steps: int, last_step_only: bool = True) ->
 
 
 def plan_flops(spec: ModelSpec, cfg: CEMConfig, forwards_by_step: int) -> float:
-    """Total predictor FLOPs of one plan() from its candidate count per horizon step."""
-    return forwards_by_step * sum(predictor_flops(spec, t) for t in range(1, cfg.horizon + 1))
+    """Total predictor FLOPs of one plan() from its candidate count per horizon step.
 
-
-def peak_tflops(device: torch.device, dtype: torch.dtype) -> tuple[float, str]:
-    if device.type == "cuda":
-        name = torch.cuda.get_device_name(device)
-        for (key, dt), value in GPU_PEAK_TFLOPS.items():
-            if key in name and dt == dtype:
-                return value, f"{name} data-sheet dense peak"
-        return float("nan"), f"{name}: no peak in table"
-    # CPU: measured GEMM throughput at this dtype (an achievable peak, not a data-sheet number).
-    a = torch.randn(1024, 1024, dtype=dtype)
-    b = torch.randn(1024, 1024, dtype=dtype)
-    for _ in range(3):
-        a @ b
-    best = float("inf")
-    for _ in range(5):  # best of 5: other processes share the cores
-        t0 = time.perf_counter()
-        for _ in range(5):
-            a @ b
-        best = min(best, (time.perf_counter() - t0) / 5)
-    note = (
-        f"best 1024^3 GEMM on {torch.get_num_threads()} threads, load avg {os.getloadavg()[0]:.1f}"
-    )
-    return 2 * 1024**3 / best / 1e12, note
+    Counts what runs: with the KV cache (horizon >= 2) later steps process one step's tokens.
+    """
+    return flops.plan_flops(spec, cfg, forwards_by_step * cfg.horizon, cfg.kv_cache)
 
 
 def synchronize(device: torch.device) -> None:
@@ -105,8 +79,6 @@ def bench_speed(args) -> None:
     dtype = DTYPES[args.dtype]
     spec = spec_from_name(args.preset)
     model = WorldModel.build(spec, device=device, dtype=dtype)
-    if args.compile:
-        model.predictor = torch.compile(model.predictor, mode=args.compile_mode, dynamic=False)
     gen = torch.Generator(device="cpu").manual_seed(0)
     shape = (spec.tokens_per_frame, spec.encoder.dim)
     z_now = F.layer_norm(torch.randn(shape, generator=gen), shape[-1:]).to(device, dtype)
@@ -121,7 +93,8 @@ def bench_speed(args) -> None:
     )
     print(header)
     for name in args.budgets.split(","):
-        cfg = load_budget(name, chunk_size=args.chunk_size, **overrides(args.set))
+        fast_path = dict(compile=args.compile, compile_mode=args.compile_mode)
+        cfg = load_budget(name, chunk_size=args.chunk_size, **fast_path, **overrides(args.set))
         planner = CEMPlanner(model, cfg, device=device)
         for _ in range(args.warmup):
             planner.plan(z_now, STATE, z_goal)
@@ -195,7 +168,9 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=5, help="timed plans per budget (median)")
     p.add_argument("--warmup", type=int, default=1)
     p.add_argument("--chunk-size", type=int, default=0, help="candidates per predictor call")
-    p.add_argument("--compile", action="store_true", help="torch.compile the predictor (GPU)")
+    p.add_argument(
+        "--compile", action="store_true", help="compiled rollout steps (CEMConfig.compile; GPU)"
+    )
     p.add_argument(
         "--compile-mode",
         default="max-autotune-no-cudagraphs",

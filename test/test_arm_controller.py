@@ -165,7 +165,7 @@ def test_an_action_moves_then_settles_with_a_stamp_after_the_motion():
     m = ctl.status().motion
     assert m.outcome == "settled" and m.action_stamp == sent and m.settled_at > sent
     assert ctl.state is ArmState.ARMED
-    np.testing.assert_allclose(robot.pose[:3], START[:3] + [0.03, 0, 0], atol=1e-9)
+    np.testing.assert_allclose(robot.pose[:3], START[:3] + np.array([0.03, 0.0, 0.0]), atol=1e-9)
 
 
 def test_a_rejected_action_is_answered_at_once_without_motion():
@@ -263,7 +263,7 @@ def test_a_host_read_delay_is_not_a_runaway():
 
 
 def test_motion_planner_failure_refuses_the_action_and_stays_armed():
-    ctl, robot, clock, logs = make()
+    ctl, robot, clock, _ = make()
     ctl.connect()
     tick(ctl, clock)
     act(ctl, clock)

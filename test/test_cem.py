@@ -8,6 +8,8 @@ optimal first action for H = 1 is s_goal - s_now.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -274,7 +276,16 @@ def test_memory_budget_sizes_chunks():
     assert candidates_per_chunk(vitg, 1, torch.bfloat16, 1.0) == 1
     cfg = PlannerConfig(budget="paper", memory_budget_gb=1.0, dtype="bfloat16")
     assert cfg.cem_config(vitg).chunk_size == int(1e9 // one)
-    assert cfg.cem_config().chunk_size == 0, "no spec: no chunking"
+    # The planner node passes its model's spec; without one the configured preset sizes chunks.
+    small = spec_from_name("small")
+    assert cfg.cem_config().chunk_size == candidates_per_chunk(small, 1, torch.bfloat16, 1e9) > 1
+    vitg_cfg = PlannerConfig(budget="paper", memory_budget_gb=1.0, preset="vitg-ac", device="cuda")
+    assert vitg_cfg.cem_config().chunk_size == int(1e9 // one), "dtype auto: bf16 on cuda"
+    # Horizon 2 with the KV cache keeps every block's keys/values: fewer candidates per chunk.
+    nb = PlannerConfig(budget="notebook", memory_budget_gb=8.0, preset="vitg-ac", device="cuda")
+    kv_chunk = nb.cem_config().chunk_size
+    assert kv_chunk == candidates_per_chunk(vitg, 2, torch.bfloat16, 8e9, kv_cache=True)
+    assert 0 < kv_chunk < dataclasses.replace(nb, kv_cache=False).cem_config().chunk_size
 
 
 def test_non_finite_predictions_give_no_action():

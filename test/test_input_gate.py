@@ -139,9 +139,7 @@ def test_cycle_gate_remembers_observation_and_action():
         == "waiting for a camera frame captured after the arm settled"
     )
     assert (
-        gate.check(
-            observation_stamp=99.99, matched_state_stamp=99.99, motion=motion, **common
-        )
+        gate.check(observation_stamp=99.99, matched_state_stamp=99.99, motion=motion, **common)
         == ""
     )
 

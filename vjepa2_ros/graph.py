@@ -61,6 +61,8 @@ CLIS: dict[str, str] = {
     "vjepa2-eval": "vjepa2_ros.evaluation.cli:main",
     "vjepa2-sim-eval": "vjepa2_ros.shell.sim_eval_cli:main",
     "vjepa2-calibrate": "vjepa2_ros.evaluation.calibrate:main",
+    "vjepa2-validate-precision": "vjepa2_ros.planning.precision:main",
+    "vjepa2-export-onnx": "vjepa2_ros.model.onnx_export:main",
     # The bag recorder node, for installs without rosbag2 (`ros2 run vjepa2_ros vjepa2-record`).
     "vjepa2-record": "vjepa2_ros.nodes.recorder:main",
 }

@@ -17,6 +17,7 @@ from typing import Any
 
 import torch
 
+from vjepa2_ros.model.config import enable_tf32
 from vjepa2_ros.model.presets import (
     PRESETS,
     EncoderSize,
@@ -341,6 +342,8 @@ def world_model_from_config(cfg, seed: int = 0, default_dir: Path | None = None)
     already give a usable energy bowl, see ENVIRONMENT.md); `vitg-ac` without one is an error.
     """
     path = cfg.checkpoint_path(default_dir)
+    if torch.device(cfg.device).type == "cuda":
+        enable_tf32()
     if path is not None:
         return load_world_model(path, preset=cfg.preset, device=cfg.device, dtype=cfg.torch_dtype)
     if cfg.preset != "small":

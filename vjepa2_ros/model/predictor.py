@@ -43,8 +43,12 @@ class ACPredictor(nn.Module):
         self.predictor_proj = nn.Linear(size.dim, spec.encoder.dim)
         self._cache: dict[tuple, tuple] = {}
 
-    def _layout(self, steps: int, device, dtype):
-        """RoPE tables and mask for `steps` steps, built once per (steps, device, dtype)."""
+    def layout(self, steps: int, device, dtype):
+        """RoPE tables and mask for `steps` steps, built once per (steps, device, dtype).
+
+        Kept outside any compiled region: a compiled forward that reads this dict would guard
+        on it and recompile whenever it grows.
+        """
         key = (steps, str(device), dtype)
         if key not in self._cache:
             g = self.spec.grid
@@ -69,13 +73,18 @@ class ACPredictor(nn.Module):
             self._cache[key] = (cos, sin, mask)
         return self._cache[key]
 
-    def forward(
-        self,
-        tokens: torch.Tensor,
-        actions: torch.Tensor,
-        states: torch.Tensor,
-        last_step_only: bool = False,
-    ) -> torch.Tensor:
+    _layout = layout  # the name older callers use
+
+    def step_layout(self, step: int, device, dtype) -> tuple[torch.Tensor, torch.Tensor]:
+        """RoPE rows (cos, sin) of the tokens of time step `step` alone (KV-cached rollouts)."""
+        key = ("step", step, str(device), dtype)
+        if key not in self._cache:
+            cos, sin, _ = self.layout(step + 1, device, dtype)
+            rows = slice(step * (COND_TOKENS + self.spec.tokens_per_frame), None)
+            self._cache[key] = (cos[rows].contiguous(), sin[rows].contiguous())
+        return self._cache[key]
+
+    def _check(self, tokens: torch.Tensor, actions: torch.Tensor, states: torch.Tensor) -> None:
         b, length, _ = tokens.shape
         n = self.spec.tokens_per_frame
         steps = actions.shape[1]
@@ -93,11 +102,37 @@ class ACPredictor(nn.Module):
             raise ValueError(
                 f"predictor takes at most {self.spec.predictor.max_steps} steps, got {steps}"
             )
+
+    def forward(
+        self,
+        tokens: torch.Tensor,
+        actions: torch.Tensor,
+        states: torch.Tensor,
+        last_step_only: bool = False,
+    ) -> torch.Tensor:
+        self._check(tokens, actions, states)
+        return self.forward_with_layout(tokens, actions, states, None, last_step_only)
+
+    def forward_with_layout(
+        self,
+        tokens: torch.Tensor,
+        actions: torch.Tensor,
+        states: torch.Tensor,
+        layout: tuple[torch.Tensor, torch.Tensor, torch.Tensor | None] | None,
+        last_step_only: bool = False,
+    ) -> torch.Tensor:
+        """forward() with the (cos, sin, mask) of `layout()` given: pure tensor code to compile.
+
+        None looks the layout up in the activations' dtype (what forward() does).
+        """
+        b = tokens.shape[0]
+        n = self.spec.tokens_per_frame
+        steps = actions.shape[1]
         x = self.predictor_embed(tokens).view(b, steps, n, -1)
         a = self.action_encoder(actions.to(x.dtype)).unsqueeze(2)
         s = self.state_encoder(states.to(x.dtype)).unsqueeze(2)
         x = torch.cat((a, s, x), dim=2).flatten(1, 2)
-        cos, sin, mask = self._layout(steps, x.device, x.dtype)
+        cos, sin, mask = layout if layout is not None else self.layout(steps, x.device, x.dtype)
         for blk in self.predictor_blocks:
             x = blk(x, cos, sin, mask)
         x = x.view(b, steps, COND_TOKENS + n, -1)[:, :, COND_TOKENS:]
@@ -105,3 +140,35 @@ class ACPredictor(nn.Module):
             x = x[:, -1]
         x = self.predictor_proj(self.predictor_norm(x.flatten(1, 2) if not last_step_only else x))
         return x
+
+    def forward_step_cached(
+        self,
+        frame: torch.Tensor,
+        action: torch.Tensor,
+        state: torch.Tensor,
+        cos: torch.Tensor,
+        sin: torch.Tensor,
+        past: list[tuple[torch.Tensor, torch.Tensor]] | None = None,
+    ) -> tuple[torch.Tensor, list[tuple[torch.Tensor, torch.Tensor]]]:
+        """One more time step given the keys/values of the earlier ones: the KV-cached rollout.
+
+        frame [1 or B, N, De] is the newest frame (broadcast over the batch), action and state
+        [B, 1, 7] its step's action and state, cos/sin the step's RoPE rows (step_layout),
+        `past` per block the roped keys and values [B, heads, L, hd] of all earlier steps (None
+        for the first). Block-causal attention lets this step's tokens see every earlier token
+        and their own step, and nothing else exists yet: no mask, so SDPA may use flash
+        attention. Earlier steps' outputs cannot change (they never see later steps), so this
+        equals forward() on the whole context up to float rounding. Returns this step's
+        predicted next frame [B, N, De] (before normalize_reps) and the grown keys/values.
+        """
+        b = action.shape[0]
+        n = self.spec.tokens_per_frame
+        x = self.predictor_embed(frame).expand(b, n, -1)
+        a = self.action_encoder(action.to(x.dtype))
+        s = self.state_encoder(state.to(x.dtype))
+        x = torch.cat((a, s, x), dim=1)
+        grown = []
+        for i, blk in enumerate(self.predictor_blocks):
+            x, k, v = blk.forward_kv(x, cos, sin, *(past[i] if past is not None else (None, None)))
+            grown.append((k, v))
+        return self.predictor_proj(self.predictor_norm(x[:, COND_TOKENS:])), grown

@@ -35,6 +35,21 @@ def _as_tensor(frames: np.ndarray | torch.Tensor) -> torch.Tensor:
     return frames
 
 
+_NORM: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+
+
+def _norm_constants(device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """ImageNet mean and std x 255 [1, 3, 1, 1] on `device`, made once: a host-to-device copy
+    per frame would also be illegal inside a CUDA graph capture (model/cuda_graph.py)."""
+    key = str(device)
+    if key not in _NORM:
+        with torch.inference_mode(False):  # plain tensors, usable in and out of inference mode
+            mean = torch.tensor(IMAGENET_MEAN, device=device).view(1, 3, 1, 1) * 255.0
+            std = torch.tensor(IMAGENET_STD, device=device).view(1, 3, 1, 1) * 255.0
+        _NORM[key] = (mean, std)
+    return _NORM[key]
+
+
 def center_square_crop(frames: torch.Tensor) -> torch.Tensor:
     """[B, H, W, C] -> [B, S, S, C] with S = min(H, W), centred on the long axis."""
     h, w = frames.shape[1], frames.shape[2]
@@ -53,7 +68,6 @@ def preprocess_frames(
         x = F.interpolate(
             x, size=(img_size, img_size), mode="bilinear", align_corners=False, antialias=False
         )
-    mean = torch.tensor(IMAGENET_MEAN, device=x.device).view(1, 3, 1, 1) * 255.0
-    std = torch.tensor(IMAGENET_STD, device=x.device).view(1, 3, 1, 1) * 255.0
+    mean, std = _norm_constants(x.device)
     x = (x - mean) / std
     return x.unsqueeze(2).expand(-1, -1, tubelet, -1, -1).contiguous()

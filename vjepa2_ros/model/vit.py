@@ -39,6 +39,30 @@ class RopeAttention(nn.Module):
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)
         return self.proj(out.transpose(1, 2).reshape(b, n, c))
 
+    def forward_kv(
+        self,
+        x: torch.Tensor,
+        cos: torch.Tensor,
+        sin: torch.Tensor,
+        past_k: torch.Tensor | None = None,
+        past_v: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Attention of x's tokens over cached keys/values plus their own, without a mask.
+
+        Returns the output and the keys/values to cache (past + x's, roped), each [B, H, L, hd].
+        """
+        b, n, c = x.shape
+        qkv = self.qkv(x).view(b, n, 3, self.heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        q, k = apply_rope_fast(qkv[:2], cos, sin).unbind(0)
+        v = qkv[2]
+        if past_k is not None:
+            k = torch.cat((past_k, k), dim=2)
+            v = torch.cat((past_v, v), dim=2)
+        else:  # own storage: a view would keep the whole qkv buffer alive in the cache
+            k, v = k.clone(), v.contiguous()
+        out = F.scaled_dot_product_attention(q, k, v)
+        return self.proj(out.transpose(1, 2).reshape(b, n, c)), k, v
+
 
 class Mlp(nn.Module):
     def __init__(self, dim: int, hidden: int) -> None:
@@ -64,6 +88,12 @@ class Block(nn.Module):
     def forward(self, x, cos, sin, attn_mask=None):
         x = x + self.attn(self.norm1(x), cos, sin, attn_mask)
         return x + self.mlp(self.norm2(x))
+
+    def forward_kv(self, x, cos, sin, past_k=None, past_v=None):
+        """forward() over cached keys/values (RopeAttention.forward_kv); returns (x, k, v)."""
+        h, k, v = self.attn.forward_kv(self.norm1(x), cos, sin, past_k, past_v)
+        x = x + h
+        return x + self.mlp(self.norm2(x)), k, v
 
 
 class PatchEmbed3D(nn.Module):

@@ -55,13 +55,14 @@ class WorldModel(nn.Module):
             torch.random.set_rng_state(gen_state)
         return model.to(device=device, dtype=dtype).eval()
 
+    # Read off a LayerNorm: Linear weights may be FP8 tensor subclasses (model/fp8.py).
     @property
     def device(self) -> torch.device:
-        return self.predictor.predictor_proj.weight.device
+        return self.predictor.predictor_norm.weight.device
 
     @property
     def dtype(self) -> torch.dtype:
-        return self.predictor.predictor_proj.weight.dtype
+        return self.predictor.predictor_norm.weight.dtype
 
     def encode_clip(self, clip: torch.Tensor) -> torch.Tensor:
         """Preprocessed clip [B, 3, tubelet, S, S] -> normalised latents [B, N, D]."""

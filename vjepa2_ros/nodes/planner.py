@@ -65,7 +65,7 @@ class PlannerNode(Node):
         )
         self.model.eval()
         self._device = model_config.device
-        self.planner = CEMPlanner(self.model, c.cem_config(), device=self._device)
+        self.planner = CEMPlanner(self.model, c.cem_config(self.model.spec), device=self._device)
         self.arrival = load_rule(model_config.checkpoint_path())
         self.limits = c.input_limits()
         self.gate = CycleGate(self.limits)
@@ -112,7 +112,7 @@ class PlannerNode(Node):
 
     def _reconfigure(self, config: PlannerConfig) -> str | None:
         """`ros2 param set` of a live parameter: the next cycle plans with the new settings."""
-        planner = CEMPlanner(self.model, config.cem_config(), device=self._device)
+        planner = CEMPlanner(self.model, config.cem_config(self.model.spec), device=self._device)
         with self._lock:
             self.config, self.planner = config, planner
         self.get_logger().info(

@@ -36,7 +36,13 @@ import numpy as np
 import torch
 
 from vjepa2_ros.config import require
-from vjepa2_ros.planning.rollout import ApplyAction, default_apply_action, rollout_energies
+from vjepa2_ros.planning.fast_rollout import engine_for
+from vjepa2_ros.planning.rollout import (
+    ApplyAction,
+    RolloutCost,
+    default_apply_action,
+    rollout_energies,
+)
 
 XYZ = slice(0, 3)
 ROT = slice(3, 6)
@@ -70,6 +76,15 @@ class CEMConfig:
     early_stop_rel_tol: float = 1e-3  # improvement below this fraction counts as none
     early_stop_min_iterations: int = 3
     evaluate_plan: bool = True  # also roll out the mean each iteration and the returned plan
+    # How rollouts run (planning/fast_rollout.py); the search is the same. Only the package's
+    # WorldModel has these paths; synthetic world models always use their predict().
+    kv_cache: bool = True  # horizon >= 2: reuse earlier steps' keys/values, no mask
+    compile: bool = False  # torch.compile predictor + norm + energy per step (GPU; minutes once)
+    compile_backend: Literal["inductor", "aot_eager", "eager"] = "inductor"
+    compile_mode: Literal[
+        "default", "max-autotune-no-cudagraphs", "max-autotune", "reduce-overhead"
+    ] = "default"
+    fp8_validation: str = ""  # FP8 predictor GEMMs; path of a passing vjepa2-validate-precision
 
     def __post_init__(self) -> None:
         require(self.samples >= 2, f"samples must be >= 2, got {self.samples}")
@@ -100,6 +115,16 @@ class CEMConfig:
         require(
             self.warm_start_fill in ("zero", "repeat"),
             f"warm_start_fill must be 'zero' or 'repeat', got {self.warm_start_fill!r}",
+        )
+        backends = ("inductor", "aot_eager", "eager")
+        require(
+            self.compile_backend in backends,
+            f"compile_backend must be one of {backends}, got {self.compile_backend!r}",
+        )
+        modes = ("default", "max-autotune-no-cudagraphs", "max-autotune", "reduce-overhead")
+        require(
+            self.compile_mode in modes,
+            f"compile_mode must be one of {modes}, got {self.compile_mode!r}",
         )
 
 
@@ -190,6 +215,15 @@ class CEMPlanner:
         self._m_std = torch.tensor([c.momentum_std] * 6 + [c.momentum_std_gripper], **f32)
         self._calls = 0
         self._prev_mean: torch.Tensor | None = None
+        # The compiled / KV-cached engine where the config asks for it and the model has one.
+        self.engine = engine_for(world_model, config)
+
+    def _energies(self, z_now, state, actions, z_goal, chunk_size: int = 0) -> RolloutCost:
+        if self.engine is None:
+            return rollout_energies(
+                self.world_model, z_now, state, actions, z_goal, self.apply_action, chunk_size
+            )
+        return self.engine.energies(z_now, state, actions, z_goal, self.apply_action, chunk_size)
 
     def reset(self) -> None:
         """Forget the previous plan (no warm start) and restart the seed sequence.
@@ -226,6 +260,19 @@ class CEMPlanner:
         fill = prev[-1:] if c.warm_start_fill == "repeat" else zeros[:1]
         return torch.cat([prev[1:], fill], dim=0)
 
+    def initial_std(self) -> torch.Tensor:
+        """[H, 7] std of the first iteration (maxnorm xyz, gripper_std, rotation 0 or max)."""
+        return self._init_std.expand(self.config.horizon, 7).clone()
+
+    def sample(self, mean: torch.Tensor, std: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        """One iteration's candidates [N, H, 7]: mean + std * eps (one [H, N, dims] draw), clipped."""
+        c = self.config
+        eps = torch.randn(
+            (c.horizon, c.samples, self.active_dims), generator=gen, device=self.device
+        )
+        drawn = self._from_full(mean)[:, None] + self._from_full(std)[:, None] * eps  # [H, N, A]
+        return torch.clamp(self._to_full(drawn).transpose(0, 1), self._lo, self._hi)
+
     def _check_inputs(self, z_now, state_now, z_goal) -> tuple[torch.Tensor, ...]:
         if not isinstance(z_now, torch.Tensor) or z_now.dim() != 2:
             raise ValueError(
@@ -254,6 +301,14 @@ class CEMPlanner:
         return z_now, z_goal, state.to(self.device)
 
     @torch.inference_mode()
+    def score(self, z_now: torch.Tensor, state_now, z_goal: torch.Tensor, actions) -> torch.Tensor:
+        """Energies [B] (float32, device) of given candidates [B, H, 7] through this planner's
+        rollout path: what plan() ranks them by. For comparisons such as precision checks."""
+        z_now, z_goal, state = self._check_inputs(z_now, state_now, z_goal)
+        actions = torch.as_tensor(actions, dtype=torch.float32, device=self.device)
+        return self._energies(z_now, state, actions, z_goal, self.config.chunk_size).energies
+
+    @torch.inference_mode()
     def plan(self, z_now: torch.Tensor, state_now, z_goal: torch.Tensor) -> PlanResult:
         """Plan H actions from latent z_now [tokens, channels] and state [7] towards z_goal."""
         t0 = time.perf_counter()
@@ -276,7 +331,7 @@ class CEMPlanner:
         """
         c = self.config
         n = c.samples
-        std = self._init_std.expand(c.horizon, 7).clone()
+        std = self.initial_std()
         best_energy = torch.full((), float("inf"), device=self.device)
         best_plan = mean.clone()
         rec_mean_e, rec_best_e, rec_std = [], [], []
@@ -285,15 +340,9 @@ class CEMPlanner:
         early_stopped = False
         clock.mark()
         for it in range(c.iterations):
-            eps = torch.randn((c.horizon, n, self.active_dims), generator=gen, device=self.device)
-            drawn = (
-                self._from_full(mean)[:, None] + self._from_full(std)[:, None] * eps
-            )  # [H, N, A]
-            samples = torch.clamp(self._to_full(drawn).transpose(0, 1), self._lo, self._hi)
+            samples = self.sample(mean, std, gen)
             candidates = torch.cat([samples, mean.unsqueeze(0)]) if c.evaluate_plan else samples
-            cost = rollout_energies(
-                self.world_model, z_now, state, candidates, z_goal, self.apply_action, c.chunk_size
-            )
+            cost = self._energies(z_now, state, candidates, z_goal, c.chunk_size)
             calls += cost.predictor_calls
             forwards += cost.predictor_forwards
             top_e, top_i = torch.topk(cost.energies[:n], c.topk, largest=False, sorted=True)
@@ -325,9 +374,7 @@ class CEMPlanner:
         rounded_g = torch.where(g.abs() < c.gripper_round_threshold, torch.zeros_like(g), g)
         plan = torch.cat([mean[:, :GRIPPER], rounded_g.unsqueeze(-1)], dim=-1)
         if c.evaluate_plan:
-            final = rollout_energies(
-                self.world_model, z_now, state, plan.unsqueeze(0), z_goal, self.apply_action
-            )
+            final = self._energies(z_now, state, plan.unsqueeze(0), z_goal)
             calls += final.predictor_calls
             forwards += final.predictor_forwards
             plan_energy = final.energies[0]

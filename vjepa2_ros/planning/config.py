@@ -1,25 +1,24 @@
 """PlannerConfig: the planner node's parameters (config/planner.yaml), validated.
 
-The node reads this with `declare_config(node, PlannerConfig, ...)`; `cem_config()` turns the
-named budget plus the per-run settings (seed, warm start, early stop, chunking) into the
-CEMConfig the CEMPlanner takes.
+The node reads this with `declare_config(node, PlannerConfig, ...)`; `cem_config(spec)` turns
+the named budget plus the per-run settings (seed, warm start, early stop, chunking, the GPU fast
+path) into the CEMConfig the CEMPlanner takes.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 import torch
 
 from vjepa2_ros.config import ConfigError, require
+from vjepa2_ros.model.config import DtypeName, resolve_dtype
+from vjepa2_ros.model.presets import ModelSpec, spec_from_name
 from vjepa2_ros.planning.budgets import BUDGETS_FILE, budget_names, load_budget
 from vjepa2_ros.planning.cem import CEMConfig
 from vjepa2_ros.planning.input_gate import InputLimits
 from vjepa2_ros.planning.rollout import candidates_per_chunk
-
-if TYPE_CHECKING:
-    from vjepa2_ros.model.presets import ModelSpec
 
 
 @dataclass
@@ -47,7 +46,14 @@ class PlannerConfig:
     preset: str = "small"  # world model: vitg-ac (released) or small
     checkpoint: str = ""  # empty: models/ default for the preset
     device: str = "cpu"  # cpu, cuda, cuda:0, ...
-    dtype: Literal["float32", "bfloat16", "float16"] = "float32"
+    dtype: DtypeName = "auto"  # auto: bfloat16 on cuda, float32 on cpu
+    # GPU fast path (CEMConfig fields of the same names; README "GPU fast path").
+    kv_cache: bool = True  # horizon >= 2: cached keys/values instead of re-running the context
+    compile: bool = False  # torch.compile the rollout steps (first plan takes minutes)
+    compile_mode: Literal[
+        "default", "max-autotune-no-cudagraphs", "max-autotune", "reduce-overhead"
+    ] = "default"
+    fp8_validation: str = ""  # FP8 predictor GEMMs, only with this passing validation report
 
     def __post_init__(self) -> None:
         require(self.rate_hz > 0, f"rate_hz must be > 0, got {self.rate_hz}")
@@ -91,17 +97,23 @@ class PlannerConfig:
             state_match_s=self.state_match_s,
         )
 
-    def cem_config(self, spec: ModelSpec | None = None) -> CEMConfig:
-        """The named budget with this run's seed, warm start, early stop and chunking.
+    @property
+    def torch_dtype(self) -> torch.dtype:
+        return resolve_dtype(self.dtype, self.device, self.preset)
 
-        With memory_budget_gb > 0 and chunk_size 0, `spec` (the world model's ModelSpec) sizes
-        the chunks so the rollout's estimated activations fit the budget.
+    def cem_config(self, spec: ModelSpec | None = None) -> CEMConfig:
+        """The named budget with this run's seed, warm start, early stop, chunking, fast path.
+
+        With memory_budget_gb > 0 and chunk_size 0, the chunks are sized so the rollout's
+        estimated activations fit the budget; that needs the model's sizes: `spec`, the world
+        model's ModelSpec (the node passes its model's), else the configured preset's.
         """
         chunk = self.chunk_size
         horizon = load_budget(self.budget, self.budgets_file).horizon
-        if chunk == 0 and self.memory_budget_gb > 0 and spec is not None:
-            dtype = getattr(torch, self.dtype)
-            chunk = candidates_per_chunk(spec, horizon, dtype, self.memory_budget_gb * 1e9)
+        if chunk == 0 and self.memory_budget_gb > 0:
+            spec = spec if spec is not None else spec_from_name(self.preset)
+            budget = self.memory_budget_gb * 1e9
+            chunk = candidates_per_chunk(spec, horizon, self.torch_dtype, budget, self.kv_cache)
         return load_budget(
             self.budget,
             self.budgets_file,
@@ -110,4 +122,8 @@ class PlannerConfig:
             warm_start_fill=self.warm_start_fill,
             early_stop=self.early_stop,
             chunk_size=chunk,
+            kv_cache=self.kv_cache,
+            compile=self.compile,
+            compile_mode=self.compile_mode,
+            fp8_validation=self.fp8_validation,
         )

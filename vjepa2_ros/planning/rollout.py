@@ -101,25 +101,43 @@ def rollout_energies(
     return RolloutCost(energies, calls, batch * horizon)
 
 
-def bytes_per_candidate(spec: ModelSpec, horizon: int, dtype: torch.dtype) -> int:
+def bytes_per_candidate(
+    spec: ModelSpec, horizon: int, dtype: torch.dtype, kv_cache: bool = False
+) -> int:
     """Estimated peak activation bytes one candidate adds at the last (longest) rollout step.
 
     Conservative: counts the growing context, the residual stream, q/k/v, a materialised
     heads x L x L score matrix (the fused kernels need none) and the MLP hidden layer, x1.5.
+    With `kv_cache` (horizon >= 2, planning/fast_rollout.py) the last step runs only its own
+    tokens but holds every block's keys and values of the earlier steps: less compute, more
+    memory.
     """
     b = torch.empty((), dtype=dtype).element_size()
     n, p, e = spec.tokens_per_frame, spec.predictor, spec.encoder.dim
+    energy = 2 * n * e * 4
+    if kv_cache and horizon >= 2:
+        step, seen = n + 2, horizon * (n + 2)
+        cache = 2 * p.depth * (horizon - 1) * step * p.dim * b
+        context = 2 * n * e * b
+        residual = 2 * step * p.dim * b
+        attention = 6 * step * p.dim * b + 4 * seen * p.dim * b + p.heads * step * seen * b
+        mlp = 2 * step * p.mlp_hidden * b
+        return int(1.5 * (cache + context + residual + max(attention, mlp) + energy))
     length = horizon * (n + 2)
     context = 2 * horizon * n * e * b
     residual = 2 * length * p.dim * b
     attention = 6 * length * p.dim * b + p.heads * length * length * b
     mlp = 2 * length * p.mlp_hidden * b
-    energy = 2 * n * e * 4
     return int(1.5 * (context + residual + max(attention, mlp) + energy))
 
 
 def candidates_per_chunk(
-    spec: ModelSpec, horizon: int, dtype: torch.dtype, memory_budget_bytes: float
+    spec: ModelSpec,
+    horizon: int,
+    dtype: torch.dtype,
+    memory_budget_bytes: float,
+    kv_cache: bool = False,
 ) -> int:
     """The largest chunk_size whose estimated activations fit the budget (at least 1)."""
-    return max(1, int(memory_budget_bytes // bytes_per_candidate(spec, horizon, dtype)))
+    per = bytes_per_candidate(spec, horizon, dtype, kv_cache)
+    return max(1, int(memory_budget_bytes // per))
