@@ -185,7 +185,7 @@ def test_engine_choice_and_config_errors(small):
     assert cem.compile and not cem.kv_cache and cem.fp8_validation == ""
 
 
-def test_dtype_auto_is_bf16_on_cuda_and_float32_on_cpu():
+def test_dtype_auto_is_bf16_on_cuda_and_float32_on_cpu_and_for_the_small_model():
     assert resolve_dtype("auto", "cuda") == torch.bfloat16
     assert resolve_dtype("auto", "cuda:1") == torch.bfloat16
     assert resolve_dtype("auto", "cpu") == torch.float32
@@ -194,9 +194,10 @@ def test_dtype_auto_is_bf16_on_cuda_and_float32_on_cpu():
     assert resolve_dtype("auto", "cuda", "small") == torch.float32
     assert resolve_dtype("auto", "cuda", "vitg-ac") == torch.bfloat16
     assert ModelConfig().dtype == "auto" and ModelConfig().torch_dtype == torch.float32
-    assert ModelConfig("small", "", "cuda").torch_dtype == torch.bfloat16
+    assert ModelConfig("vitg-ac", "", "cuda").torch_dtype == torch.bfloat16
+    assert ModelConfig("small", "", "cuda").torch_dtype == torch.float32
     assert ModelConfig("small", "", "cuda", "float32").torch_dtype == torch.float32
-    assert PlannerConfig(device="cuda:0").torch_dtype == torch.bfloat16
+    assert PlannerConfig(device="cuda:0", preset="vitg-ac").torch_dtype == torch.bfloat16
     with pytest.raises(ConfigError, match="auto"):
         ModelConfig(dtype="fp8")
 
