@@ -57,7 +57,7 @@ sim-eval: setup
 	$(SIM_EVAL) --landscape --out runs/sim_eval
 
 # The committed model's arrival rule (models/<checkpoint>.arrival.yaml) from reach episodes on
-# calibration seeds 100-139 that keep planning 3 cycles after reaching the goal.
+# calibration seeds 100-119 that keep planning 3 cycles after reaching the goal.
 calibrate: setup
-	$(SIM_EVAL) --task reach --episodes 40 --seed 100 --budget fast --dwell-cycles 3 --out runs/calibration
+	$(SIM_EVAL) --task reach --episodes 20 --seed 100 --budget fast --dwell-cycles 3 --out runs/calibration
 	$(PY) -m vjepa2_ros.evaluation.calibrate runs/calibration/reach_fast.json --checkpoint models/vjepa2-ac-small.pt

@@ -39,8 +39,19 @@ else
   say "not a Debian system: make sure EGL (libEGL + Mesa or NVIDIA) is installed for MuJoCo rendering"
 fi
 
+# The ROS 2 launch stack for tests on machines without ROS (../shared/ros-launch, README there):
+# installed only where the folder exists; the launch tests skip with the reason elsewhere.
+ROS_LAUNCH=${ROS_LAUNCH:-../shared/ros-launch}
+ROS_LAUNCH_PACKAGES=(launch launch_ros launch_testing launch_testing_ros launch_xml launch_yaml
+  ros2cli ros2launch ros2pkg ros2node ros2topic composition_interfaces)
+launch_stack="none"
+[ -d "$ROS_LAUNCH" ] && launch_stack=$(ls "$ROS_LAUNCH"/*.whl 2>/dev/null | sort | sha256sum | cut -d' ' -f1)
+
 stamp="$VENV/.vjepa2_ros-setup"
-want=$(cat requirements.lock setup.py scripts/setup_env.sh | sha256sum | cut -d' ' -f1)
+# The stamp covers everything that decides what is installed: the pins, the set-up itself, the
+# torch choice (TORCH_SPEC: a CUDA build after a CPU set-up) and the launch stack.
+want=$( (cat requirements.lock setup.py scripts/setup_env.sh; echo "torch=${TORCH_SPEC:-lock}"; \
+  echo "launch=$launch_stack") | sha256sum | cut -d' ' -f1)
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -x "$VENV/bin/python" ]; then
   exit 0
 fi
@@ -68,6 +79,11 @@ fi
 say "installing pinned packages (requirements.lock)"
 grep -v -E '^torch==' requirements.lock > "$VENV/.requirements-no-torch.txt"
 "${pip[@]}" install -q -r "$VENV/.requirements-no-torch.txt"
+if [ "$launch_stack" != "none" ]; then
+  say "installing the ROS 2 launch stack from $ROS_LAUNCH (tests)"
+  "${pip[@]}" install -q --no-index --no-deps --find-links "$ROS_LAUNCH" "${ROS_LAUNCH_PACKAGES[@]}"
+  "${pip[@]}" install -q osrf-pycommon==2.0.2 psutil==7.2.2 argcomplete==3.7.2
+fi
 say "installing vjepa2_ros (editable)"
 "${pip[@]}" install -q --no-deps --no-build-isolation -e .
 echo "$want" > "$stamp"

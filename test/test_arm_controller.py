@@ -242,13 +242,25 @@ def test_a_lost_connection_while_idle_disarms_without_latching():
 
 
 def test_runaway_on_the_robot_clock_latches_an_error():
-    ctl, robot, clock, _ = make(max_measured_speed_m_s=1.0)
+    ctl, robot, clock, _ = make(max_measured_speed_m_s=1.0, measured_speed_window_s=0.02)
     ctl.connect()
+    tick(ctl, clock, 3)
+    robot.jump_m = 0.05  # 5 cm within 20 ms of robot time: 2.5 m/s
     tick(ctl, clock)
-    robot.jump_m = 0.05  # 5 cm in 10 ms of robot time: 5 m/s
-    tick(ctl, clock)
-    assert ctl.state is ArmState.ERROR and "5.00 m/s" in ctl.status().reason
+    assert ctl.state is ArmState.ERROR and "2.50 m/s over 20 ms" in ctl.status().reason
     assert ctl.status().event_counts["runaway"] == 1
+
+
+def test_one_tick_of_controller_jitter_is_not_a_runaway():
+    # 1.5 mm back and forth between 1 ms ticks reads 1.5 m/s tick to tick; over the 20 ms
+    # window the arm has not gone anywhere.
+    ctl, robot, clock, _ = make(max_measured_speed_m_s=1.0, measured_speed_window_s=0.02)
+    ctl.connect()
+    for k in range(60):
+        robot.robot_time -= 0.009  # 1 ms of robot time per read
+        robot.pose[0] = START[0] + (0.0015 if k % 2 else 0.0)
+        tick(ctl, clock)
+    assert ctl.state is ArmState.ARMED and ctl.runaway.peak_m_s < 0.1
 
 
 def test_a_host_read_delay_is_not_a_runaway():

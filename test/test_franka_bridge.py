@@ -25,7 +25,7 @@ from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import PoseStamped
 from rclpy.duration import Duration
 from sensor_msgs.msg import JointState
-from std_srvs.srv import Trigger
+from std_srvs.srv import SetBool, Trigger
 
 from vjepa2_ros.nodes.conversions import ACTION_NAMES, diagnostic_values, vector_to_msg
 from vjepa2_ros.nodes.franka_bridge import FrankaBridgeNode
@@ -99,7 +99,7 @@ class Probe:
     def start(self, bridge) -> None:
         self.ros.wait_for(lambda: len(self.states) > 5, 20, "ee_state from the bridge")
         self.ros.wait_for(lambda: self.pub.get_subscription_count() > 0, 10, "action subscriber")
-        assert bridge.state == "ok"
+        assert bridge.state == "armed"
 
     def ee(self) -> np.ndarray:
         return np.asarray(self.states[-1][1].position)
@@ -122,6 +122,19 @@ class Probe:
                 return self.ee()
             time.sleep(0.05)
         pytest.fail("the arm did not settle")
+
+    def still(self, seconds: float) -> np.ndarray:
+        """The newest state after `seconds` more of state messages (polls, no fixed sleep)."""
+        n = len(self.states) + max(1, int(seconds * 50))
+        self.ros.wait_for(lambda: len(self.states) >= n, 10, "state messages")
+        return self.ee()
+
+    def arm(self, on: bool) -> SetBool.Response:
+        client = self.node.create_client(SetBool, "/franka/arm")
+        assert client.wait_for_service(timeout_sec=10)
+        future = client.call_async(SetBool.Request(data=on))
+        self.ros.wait_for(future.done, 30, "/franka/arm response")
+        return future.result()
 
     def call(self, name: str) -> Trigger.Response:
         client = self.node.create_client(Trigger, name)
@@ -148,6 +161,7 @@ def bridge_factory(ros, sim_host):
         params = {
             "robot_ip": sim_host,
             "use_sim": True,
+            "auto_arm": True,
             "safety.watchdog_timeout_s": 5.0,
             "safety.max_state_age_s": 0.5,
             **overrides,
@@ -191,13 +205,13 @@ def test_valid_action_moves_by_commanded_delta(bridge_factory):
     start = probe.wait_settled()
     delta = np.array([0.03, -0.02, 0.02])
     probe.send([*delta, 0.0, 0.0, 0.0, 0.0])
-    probe.ros.wait_for(lambda: bridge.actions_executed == 1, 5, "action executed")
+    probe.ros.wait_for(lambda: bridge.controller.actions_executed == 1, 5, "action executed")
     end = probe.wait_settled()
     moved = end[:3] - start[:3]
     print(f"commanded {delta}, moved {np.round(moved, 5)}")
     np.testing.assert_allclose(moved, delta, atol=TOL_M)
     np.testing.assert_allclose(end[3:6], start[3:6], atol=0.02)  # orientation held
-    assert probe.diags[-1]["state"] == "ok" and probe.diags[-1]["actions_executed"] == "1"
+    assert probe.diags[-1]["state"] == "armed" and probe.diags[-1]["actions_executed"] == "1"
 
 
 def test_workspace_clip_never_leaves_the_box(bridge_factory):
@@ -210,13 +224,15 @@ def test_workspace_clip_never_leaves_the_box(bridge_factory):
     bridge, probe2 = bridge_factory(around=around)
     n0 = len(probe2.states)
     probe2.send([0.07, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0])
-    probe2.ros.wait_for(lambda: bridge.actions_executed == 1, 5, "clipped action executed")
+    probe2.ros.wait_for(
+        lambda: bridge.controller.actions_executed == 1, 5, "clipped action executed"
+    )
     end = probe2.wait_settled()
     xs = [m.position[0] for _, m in probe2.states[n0:]]
     print(f"box x max {box_max[0]:.4f}, max x reached {max(xs):.4f}")
     assert max(xs) <= box_max[0] + 0.001
     assert end[0] == pytest.approx(box_max[0], abs=TOL_M)
-    assert bridge.safety_event == "clipped: workspace"
+    assert bridge.controller.event == "clipped: workspace"
     assert any(d["safety_event"] == "clipped: workspace" for d in probe2.diags)
 
 
@@ -239,18 +255,19 @@ def test_bad_actions_never_move_the_arm(bridge_factory):
     ]
     for i, (event, send) in enumerate(cases, start=1):
         send()
-        probe.ros.wait_for(lambda i=i: bridge.actions_rejected == i, 5, event)
-        assert bridge.safety_event == event
-    time.sleep(0.3)
-    moved = np.abs(probe.ee()[:3] - start[:3]).max()
+        probe.ros.wait_for(lambda i=i: bridge.controller.actions_rejected == i, 5, event)
+        assert bridge.controller.event == event
+    moved = np.abs(probe.still(0.3)[:3] - start[:3]).max()
     assert moved < STILL_M, f"the arm moved {moved} m on rejected actions"
-    assert bridge.actions_executed == 0
+    assert bridge.controller.actions_executed == 0
     # an action not newer than the last executed one is rejected too (sent at once: not stale)
     stamp = probe.now()
     probe.send([0.0, 0.01, 0, 0, 0, 0, 0], stamp=stamp)
-    probe.ros.wait_for(lambda: bridge.actions_executed == 1, 5, "valid action")
+    probe.ros.wait_for(lambda: bridge.controller.actions_executed == 1, 5, "valid action")
     probe.send([0.0, 0.01, 0, 0, 0, 0, 0], stamp=stamp)
-    probe.ros.wait_for(lambda: bridge.safety_event == "rejected: out-of-order", 5, "out-of-order")
+    probe.ros.wait_for(
+        lambda: bridge.controller.event == "rejected: out-of-order", 5, "out-of-order"
+    )
     end = probe.wait_settled()
     assert end[1] - start[1] == pytest.approx(0.01, abs=TOL_M)  # moved once, not twice
 
@@ -266,15 +283,22 @@ def test_stop_halts_and_latches_until_recover(bridge_factory):
     assert abs(stopped_at[1] - start[1]) < 0.06, "stop did not halt the motion early"
     assert bridge.state == "stopped"
     probe.send([0.0, -0.02, 0.0, 0.0, 0.0, 0.0, 0.0])
-    probe.ros.wait_for(lambda: bridge.safety_event == "rejected: stopped", 5, "latched reject")
-    time.sleep(0.3)
-    assert np.abs(probe.ee()[:3] - stopped_at[:3]).max() < STILL_M
+    probe.ros.wait_for(lambda: bridge.controller.event == "rejected: stopped", 5, "latched reject")
+    assert np.abs(probe.still(0.3)[:3] - stopped_at[:3]).max() < STILL_M
     assert probe.call("/franka/home").success is False  # latched: no homing either
     response = probe.call("/franka/recover")
     assert response.success, response.message
-    assert bridge.state == "ok" and probe.diags[-1]["state"] == "ok"
+    assert bridge.state == "disarmed"  # recover clears the latch; arming is a separate step
     probe.send([0.0, -0.02, 0.0, 0.0, 0.0, 0.0, 0.0])
-    probe.ros.wait_for(lambda: bridge.actions_executed == 2, 5, "action after recover")
+    probe.ros.wait_for(
+        lambda: bridge.controller.event == "rejected: disarmed", 5, "refused while disarmed"
+    )
+    assert probe.arm(True).success and bridge.state == "armed"
+    probe.ros.wait_for(lambda: probe.diags[-1]["state"] == "armed", 5, "armed on diagnostics")
+    probe.send([0.0, -0.02, 0.0, 0.0, 0.0, 0.0, 0.0])
+    probe.ros.wait_for(
+        lambda: bridge.controller.actions_executed == 2, 5, "action after recover and arm"
+    )
     end = probe.wait_settled()
     assert end[1] - stopped_at[1] == pytest.approx(-0.02, abs=TOL_M)
 
@@ -285,10 +309,10 @@ def test_watchdog_stops_motion_when_actions_stop(bridge_factory):
     )
     start = probe.wait_settled()
     probe.send([0.0, -0.08, 0.0, 0.0, 0.0, 0.0, 0.0])  # would take ~2 s
-    probe.ros.wait_for(lambda: bridge.safety_event.startswith("watchdog"), 5, "watchdog")
+    probe.ros.wait_for(lambda: bridge.controller.event.startswith("watchdog"), 5, "watchdog")
     end = probe.wait_settled()
     assert abs(end[1] - start[1]) < 0.05
-    assert bridge.state == "ok"  # the watchdog halts; it does not latch
+    assert bridge.state == "armed"  # the watchdog halts; it does not latch
 
 
 def test_gripper_closes_and_opens_from_action_values(bridge_factory):
@@ -301,7 +325,7 @@ def test_gripper_closes_and_opens_from_action_values(bridge_factory):
     probe.send([0, 0, 0, 0, 0, 0, -0.75])
     probe.ros.wait_for(lambda: probe.ee()[6] < 0.1, 8, "gripper opened")
     assert probe.joints[-1].position[7] * 2 > 0.072
-    assert bridge.actions_executed == 2
+    assert bridge.controller.actions_executed == 2
 
 
 def test_home_returns_to_configured_joints(bridge_factory):
@@ -326,8 +350,8 @@ def test_unreachable_robot_reports_disconnected_and_stays_up(ros):
     )
     ros.wait_for(lambda: len(diags) >= 2, 10, "diagnostics")
     assert diags[-1]["state"] == "disconnected"
-    assert bridge.state == "disconnected" and "127.0.0.254" in bridge.error_reason
+    assert bridge.state == "disconnected" and "127.0.0.254" in bridge.controller.status().reason
     pub = probe.create_publisher(JointState, "/vjepa2/action", 10)
     ros.wait_for(lambda: pub.get_subscription_count() > 0, 10, "action subscriber")
     pub.publish(vector_to_msg([0.01, 0, 0, 0, 0, 0, 0], ACTION_NAMES, probe.get_clock().now()))
-    ros.wait_for(lambda: bridge.safety_event == "rejected: disconnected", 5, "rejection")
+    ros.wait_for(lambda: bridge.controller.event == "rejected: disconnected", 5, "rejection")

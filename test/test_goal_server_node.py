@@ -1,16 +1,24 @@
-"""goal_server over real DDS: sources, services and the energy rule that advances sub-goals."""
+"""goal_server over real DDS: sources, services and the honest rule that advances sub-goals."""
+
+import math
 
 import numpy as np
 import pytest
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from sensor_msgs.msg import Image
-from std_msgs.msg import Bool, Int32
+from builtin_interfaces.msg import Time
+from sensor_msgs.msg import Image, JointState, TimeReference
+from std_msgs.msg import Bool, Int32, String
 from std_srvs.srv import Trigger
 
 from vjepa2_ros import interfaces as names
-from vjepa2_ros.nodes.conversions import image_from_array, rgb_from_image
+from vjepa2_ros.nodes.conversions import (
+    image_from_array,
+    named_values,
+    rgb_from_image,
+    sec_to_stamp,
+    vector_to_msg,
+)
 from vjepa2_ros.nodes.goal_server import GoalServerNode
-from vjepa2_ros.nodes.qos import LATCHED
+from vjepa2_ros.nodes.qos import LATCHED, LATCHED_HISTORY
 from vjepa2_ros.planning.goal_images import save_rgb
 
 pytestmark = pytest.mark.ros
@@ -26,7 +34,7 @@ class Client:
     def __init__(self, ros):
         self.ros = ros
         self.node = ros.node("goal_client")
-        self.goals, self.indices, self.done = [], [], []
+        self.goals, self.indices, self.done, self.progress = [], [], [], []
         self.node.create_subscription(Image, names.GOAL_IMAGE, self.goals.append, LATCHED)
         self.node.create_subscription(
             Int32, names.GOAL_INDEX, lambda m: self.indices.append(m.data), LATCHED
@@ -34,9 +42,21 @@ class Client:
         self.node.create_subscription(
             Bool, names.GOAL_DONE, lambda m: self.done.append(m.data), LATCHED
         )
+        self.node.create_subscription(
+            JointState,
+            names.GOAL_PROGRESS,
+            lambda m: self.progress.append(named_values(m, names.PROGRESS_NAMES)),
+            LATCHED_HISTORY,
+        )
         self.add_pub = self.node.create_publisher(Image, names.GOAL_ADD, 10)
         self.cam_pub = self.node.create_publisher(Image, names.CAMERA_IMAGE, 10)
-        self.diag_pub = self.node.create_publisher(DiagnosticArray, names.PLANNER_DIAGNOSTICS, 10)
+        self.cycle_pub = self.node.create_publisher(JointState, names.PLANNER_CYCLE, 10)
+        self.arm_pub = self.node.create_publisher(String, names.ARM_STATE, LATCHED)
+        self.motion_pub = self.node.create_publisher(TimeReference, names.MOTION, LATCHED)
+        self.truth_pub = self.node.create_publisher(JointState, names.SIM_GROUND_TRUTH, 10)
+        self.goal_truth_pub = self.node.create_publisher(
+            JointState, names.SIM_GOAL_TRUTH, LATCHED_HISTORY
+        )
 
     def call(self, service):
         client = self.node.create_client(Trigger, service)
@@ -45,21 +65,29 @@ class Client:
         self.ros.wait_for(future.done, what=f"{service} response")
         return future.result()
 
-    def energy(self, energy, goal_stamp_ns):
-        status = DiagnosticStatus(name=names.PLANNER_STATUS_NAME)
-        status.values = [
-            KeyValue(key="energy", value=str(energy)),
-            KeyValue(key="skipped", value=""),
-            KeyValue(key="goal_stamp_ns", value=str(goal_stamp_ns)),
-        ]
-        self.diag_pub.publish(DiagnosticArray(status=[status]))
+    def cycle(self, energy, goal_stamp_ns, arrived=True):
+        """A planner cycle report (/vjepa2/planner/cycle) against the goal stamped so."""
+        values = dict.fromkeys(names.CYCLE_NAMES, 0.0)
+        values.update(energy=energy, arrived=float(arrived))
+        stamp = Time(sec=goal_stamp_ns // 10**9, nanosec=goal_stamp_ns % 10**9)
+        self.cycle_pub.publish(vector_to_msg(list(values.values()), names.CYCLE_NAMES, stamp))
+
+    def arm(self, state: str):
+        self.arm_pub.publish(String(data=state))
+
+    def moved(self, action_stamp_s: float):
+        """The bridge reports an executed action settled."""
+        msg = TimeReference(source="settled")
+        msg.time_ref = sec_to_stamp(action_stamp_s)
+        msg.header.stamp = sec_to_stamp(action_stamp_s + 0.5)
+        self.motion_pub.publish(msg)
 
 
 def stamp_ns(msg):
     return msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec
 
 
-def test_folder_topic_capture_next_clear_and_energy_advance(ros, tmp_path):
+def test_folder_topic_capture_next_clear_and_honest_advance(ros, tmp_path):
     save_rgb(tmp_path / "01.png", solid(10))
     save_rgb(tmp_path / "02.png", solid(20))
     server = ros.add(
@@ -67,7 +95,6 @@ def test_folder_topic_capture_next_clear_and_energy_advance(ros, tmp_path):
             context=ros.context,
             parameter_overrides={
                 "goal_dir": str(tmp_path),
-                "policy.energy_threshold": 0.3,
                 "policy.stable_cycles": 2,
                 "policy.max_cycles": 50,
             },
@@ -98,14 +125,63 @@ def test_folder_topic_capture_next_clear_and_energy_advance(ros, tmp_path):
     ]
     np.testing.assert_array_equal(server.sequence.goals[3].image, solid(40))
 
-    # Energy for the active goal under the threshold twice -> sub-goal 1; stale goal ids ignored.
+    # Arrival twice for the active goal, arm healthy and moved -> sub-goal 1; the sim's ground
+    # truth is in the report. Stale goal ids are ignored.
     first = stamp_ns(c.goals[-1])
-    c.energy(0.1, first - 1)
-    c.energy(0.1, first)
-    c.energy(0.1, first)
+    c.arm("armed")
+    ros.wait_for(lambda: server._arm_state == "armed", what="arm state")
+    c.moved(first * 1e-9 + 1.0)
+    ros.wait_for(lambda: server.sequence._moved, what="motion noted")
+    c.goal_truth_pub.publish(vector_to_msg([0, 0.5, 0.1, 0.3], ["index", "ee.x", "ee.y", "ee.z"]))
+    truth = [
+        0.5,
+        0.12,
+        0.3,
+        1,
+        0,
+        0,
+        0,
+        0.4,
+        0.1,
+        0.05,
+        1,
+        0,
+        0,
+        0,
+        0.6,
+        0.0,
+        0.05,
+        1,
+        0,
+        0,
+        0,
+        0.08,
+    ]
+    from vjepa2_ros.nodes.sim_camera import GROUND_TRUTH_NAMES
+
+    c.truth_pub.publish(vector_to_msg(truth, GROUND_TRUTH_NAMES))
+    ros.wait_for(lambda: server._ee_truth is not None and server._goal_truths, what="truths")
+    c.cycle(0.1, first - 1)
+    c.cycle(0.1, first)
+    c.cycle(0.1, first)
     ros.wait_for(lambda: c.indices[-1] == 1, what="advance to sub-goal 1")
     np.testing.assert_array_equal(rgb_from_image(c.goals[-1]), solid(20))
     assert server.sequence.outcomes[0].reached and server.sequence.outcomes[0].cycles == 2
+    ros.wait_for(lambda: c.progress, what="progress report")
+    assert c.progress[0]["index"] == 0 and c.progress[0]["reached"] == 1.0
+    assert c.progress[0]["truth_error_m"] == pytest.approx(0.02, abs=1e-9)
+
+    # The bridge latches an error: arrival cycles no longer count; the budget ends it honestly.
+    c.arm("error")
+    ros.wait_for(lambda: server._arm_state == "error", what="error state")
+    second = stamp_ns(c.goals[-1])
+    c.moved(second * 1e-9 + 1.0)
+    for _ in range(3):
+        c.cycle(0.01, second)
+    ros.wait_for(
+        lambda: server.sequence.active is not None and server.sequence._cycles == 3, what="cycles"
+    )
+    assert c.indices[-1] == 1 and len(server.sequence.outcomes) == 1
 
     assert c.call(names.GOAL_NEXT).success
     ros.wait_for(lambda: c.indices[-1] == 2, what="next")
@@ -129,8 +205,11 @@ def test_all_done_is_reported(ros):
     ros.wait_for(lambda: c.indices and c.indices[-1] == 0, what="goal active")
     ros.wait_for(lambda: c.goals, what="goal image")
     goal = stamp_ns(c.goals[-1])
-    c.energy(0.9, goal)
-    c.energy(0.9, goal)
+    c.cycle(0.9, goal, arrived=False)
+    c.cycle(0.9, goal, arrived=False)
     ros.wait_for(lambda: c.done and c.done[-1], what="done")
     assert c.indices[-1] == -1
     assert not server.sequence.outcomes[0].reached
+    ros.wait_for(lambda: c.progress, what="progress report")
+    assert c.progress[0]["reached"] == 0.0 and c.progress[0]["cycles"] == 2
+    assert math.isnan(c.progress[0]["truth_error_m"])  # no ground truth outside the sim

@@ -1,12 +1,10 @@
-"""planner node over real DDS with the small model: actions, diagnostics, stale camera, pause."""
-
-import time
+"""planner node over real DDS: one action per settled observation, frozen camera, pause."""
 
 import numpy as np
 import pytest
 import torch
 from diagnostic_msgs.msg import DiagnosticArray
-from sensor_msgs.msg import Image, JointState
+from sensor_msgs.msg import Image, JointState, TimeReference
 from std_srvs.srv import SetBool
 
 from vjepa2_ros import interfaces as names
@@ -27,7 +25,9 @@ pytestmark = pytest.mark.ros
 TINY_BUDGET = "tiny:\n  samples: 16\n  iterations: 2\n  horizon: 1\n  topk: 4\n"
 
 
-def test_plans_on_fresh_inputs_stops_on_frozen_camera_and_pauses(ros, tmp_path):
+def test_one_action_per_settled_observation_frozen_camera_and_pause(ros, tmp_path):
+    """Lock-step with a fake bridge: one action per frame captured after the settle, none
+    on a frozen camera, none while paused. No sleeps decide the outcome: every wait polls."""
     budgets = tmp_path / "budgets.yaml"
     budgets.write_text(TINY_BUDGET)
     model = WorldModel.build(spec_from_name("small"), "cpu", torch.float32, seed=0)
@@ -45,8 +45,9 @@ def test_plans_on_fresh_inputs_stops_on_frozen_camera_and_pauses(ros, tmp_path):
         )
     )
     probe = ros.node("planner_probe")
-    actions, diags = [], []
+    actions, diags, cycles = [], [], []
     probe.create_subscription(JointState, names.ACTION, actions.append, 50)
+    probe.create_subscription(JointState, names.PLANNER_CYCLE, cycles.append, 50)
     probe.create_subscription(
         DiagnosticArray,
         names.PLANNER_DIAGNOSTICS,
@@ -56,46 +57,69 @@ def test_plans_on_fresh_inputs_stops_on_frozen_camera_and_pauses(ros, tmp_path):
     latent_pub = probe.create_publisher(Image, names.LATENT, 10)
     state_pub = probe.create_publisher(JointState, names.EE_STATE, 10)
     goal_pub = probe.create_publisher(Image, names.GOAL_LATENT, LATCHED)
+    motion_pub = probe.create_publisher(TimeReference, names.MOTION, LATCHED)
     ros.wait_for(lambda: latent_pub.get_subscription_count() > 0, what="discovery")
+    ros.wait_for(lambda: motion_pub.get_subscription_count() > 0, what="discovery")
 
     n, d = model.tokens_per_frame, model.embed_dim
     rng = np.random.default_rng(0)
     goal_pub.publish(latent_to_msg(rng.standard_normal((n, d)).astype(np.float32)))
     state = [0.45, 0.0, 0.4, np.pi, 0.0, 0.0, 0.0]
 
-    def publish_inputs():
+    def observe():
+        """A frame (and the state at its stamp) captured now."""
         now = probe.get_clock().now()
         state_pub.publish(vector_to_msg(state, STATE_NAMES, stamp=now))
         latent_pub.publish(latent_to_msg(rng.standard_normal((n, d)).astype(np.float32), now))
+        return now
 
-    deadline = time.monotonic() + 30
-    while len(actions) < 3 and time.monotonic() < deadline:
-        publish_inputs()
-        time.sleep(0.15)
-    assert len(actions) >= 3, f"no actions; last diagnostics: {diags[-1:]}"
+    def settle(action_msg):
+        """The bridge: the action executed and the arm settled now."""
+        msg = TimeReference(source="settled")
+        msg.time_ref = action_msg.header.stamp
+        msg.header.stamp = probe.get_clock().now().to_msg()
+        motion_pub.publish(msg)
+
+    def skipped_since(k, reason):
+        return any(v and v["skipped"] == reason for v in diags[k:])
+
+    # Three lock-step cycles: each frame after the settle gives exactly one action.
+    for k in range(3):
+        ros.wait_for(lambda k=k: len(actions) == k, what="no extra action")
+        seen = len(diags)
+        observe()
+        ros.wait_for(lambda k=k: len(actions) == k + 1, 30, f"action {k + 1}")
+        # Until the bridge reports this action settled, nothing is planned, whatever arrives.
+        observe()
+        ros.wait_for(
+            lambda s=seen: skipped_since(s, "waiting for the arm to settle after the last action"),
+            what="settle wait",
+        )
+        assert len(actions) == k + 1
+        settle(actions[-1])
     for msg in actions:
         a = msg_to_vector(msg, ACTION_NAMES)
         assert np.all(np.isfinite(a)) and np.all(np.abs(a[:3]) <= 0.05 + 1e-9)
         assert np.all(a[3:6] == 0.0)  # rotation is not planned by default
     planned = [v for v in diags if v and not v["skipped"]]
-    assert planned and all(float(v["energy"]) > 0 for v in planned)
+    assert len(planned) == 3 and all(float(v["energy"]) > 0 for v in planned)
     assert {v["budget"] for v in planned} == {"tiny"}
+    assert len(cycles) == 3  # the typed cycle reports the goal server counts
 
-    # The camera freezes: no new latents. Within 2 cycles no more actions, and diagnostics say why.
-    time.sleep(0.3)
-    count, cycle = len(actions), planner.cycles
+    # The camera freezes: the last frame was captured before the last settle. No action, and
+    # diagnostics say why, cycle after cycle.
+    seen, cycle = len(diags), planner.cycles
     ros.wait_for(lambda: planner.cycles >= cycle + 3, what="three more cycles")
-    assert len(actions) <= count + 1
-    assert diags[-1]["skipped"] == "no new camera latent since the last cycle"
+    assert len(actions) == 3
+    assert skipped_since(seen, "waiting for a camera frame captured after the arm settled")
 
-    # Paused through the service: fresh inputs do not produce actions.
+    # Paused through the service (no cycle in flight: the last one is answered): fresh,
+    # settled inputs do not produce actions.
     client = probe.create_client(SetBool, names.PLANNER_ENABLE)
     assert client.wait_for_service(timeout_sec=5)
     future = client.call_async(SetBool.Request(data=False))
     ros.wait_for(future.done, what="enable response")
-    count = len(actions)
-    for _ in range(5):
-        publish_inputs()
-        time.sleep(0.15)
-    assert len(actions) == count
-    assert diags[-1]["skipped"] == "disabled"
+    seen = len(diags)
+    observe()
+    ros.wait_for(lambda: skipped_since(seen, "disabled"), what="disabled skip")
+    assert len(actions) == 3

@@ -1,4 +1,4 @@
-"""Sub-goal sequencing: adding, switching and the energy rule that advances."""
+"""Sub-goal sequencing: adding, switching and the honest rule that advances."""
 
 import numpy as np
 import pytest
@@ -8,39 +8,59 @@ from vjepa2_ros.planning.goal_images import GoalImageError, load_goal_folder, sa
 from vjepa2_ros.planning.subgoals import SubgoalPolicy, SubgoalSequence
 
 
-def make(threshold=0.3, stable=2, budget=5):
-    return SubgoalSequence(policy=SubgoalPolicy(threshold, stable, budget))
+def make(stable=2, budget=5):
+    return SubgoalSequence(policy=SubgoalPolicy(stable, budget))
 
 
-def test_first_goal_activates_and_stable_low_energy_advances():
+def test_first_goal_activates_and_stable_arrival_advances():
     seq = make()
     a = seq.add("A", "topic")
     b = seq.add("B", "topic")
     assert seq.index == 0 and seq.active is a
-    assert seq.record_energy(a.goal_id, 0.2) is None  # one cycle under: not yet stable
-    assert seq.record_energy(a.goal_id, 0.5) is None  # back above: counter resets
-    assert seq.record_energy(a.goal_id, 0.2) is None
-    assert seq.record_energy(a.goal_id, 0.1) == "reached"
+    seq.note_motion()  # the arm executed an action for A
+    assert seq.record_cycle(a.goal_id, 0.2, arrived=True) is None  # once: not yet stable
+    assert seq.record_cycle(a.goal_id, 0.5, arrived=False) is None  # not arrived: resets
+    assert seq.record_cycle(a.goal_id, 0.2, arrived=True) is None
+    assert seq.record_cycle(a.goal_id, 0.1, arrived=True) == "reached"
     assert seq.active is b
     assert seq.outcomes[0].reached and seq.outcomes[0].cycles == 4
     assert seq.outcomes[0].last_energy == pytest.approx(0.1)
 
 
-def test_energy_for_another_goal_is_ignored():
+def test_never_reached_while_the_arm_is_unhealthy_or_has_not_moved():
+    seq = make(stable=1, budget=0)
+    a = seq.add("A", "topic")
+    # Arrived by the model's rule, but the arm never moved for this sub-goal (all rejected).
+    for _ in range(5):
+        assert seq.record_cycle(a.goal_id, 0.01, arrived=True) is None
+    seq.note_motion()
+    # Moved, but the bridge is in error / stopped / disconnected when the cycle is planned.
+    for _ in range(5):
+        assert seq.record_cycle(a.goal_id, 0.01, arrived=True, arm_ok=False) is None
+    assert seq.record_cycle(a.goal_id, 0.01, arrived=True, arm_ok=True) == "reached"
+    # The next sub-goal starts with no motion of its own.
+    b = seq.add("B", "topic")
+    assert seq.active is b
+    assert seq.record_cycle(b.goal_id, 0.01, arrived=True) is None
+
+
+def test_cycles_for_another_goal_are_ignored():
     seq = make()
     a = seq.add("A", "topic")
     b = seq.add("B", "topic")
     seq.next()
     assert seq.active is b
+    seq.note_motion()
     for _ in range(5):  # late cycles still planned against A must not count for B
-        assert seq.record_energy(a.goal_id, 0.0) is None
+        assert seq.record_cycle(a.goal_id, 0.0, arrived=True) is None
     assert seq.active is b and not seq.finished
 
 
 def test_cycle_budget_gives_up_and_sequence_finishes():
     seq = make(budget=3)
     a = seq.add("A", "folder")
-    assert [seq.record_energy(a.goal_id, 1.0) for _ in range(3)] == [None, None, "budget"]
+    results = [seq.record_cycle(a.goal_id, 1.0, arrived=False) for _ in range(3)]
+    assert results == [None, None, "budget"]
     assert seq.finished and seq.index == -1 and seq.active is None
     assert not seq.outcomes[0].reached and seq.outcomes[0].cycles == 3
     # A goal added after the end becomes active again.
@@ -65,8 +85,8 @@ def test_next_previous_clear_restart():
 def test_policy_validation_names_the_problem():
     with pytest.raises(ConfigError, match="stable_cycles"):
         SubgoalPolicy(stable_cycles=0)
-    with pytest.raises(ConfigError, match="energy_threshold"):
-        SubgoalPolicy(energy_threshold=0)
+    with pytest.raises(ConfigError, match="max_cycles"):
+        SubgoalPolicy(max_cycles=-1)
 
 
 def test_goal_folder_loads_in_name_order(tmp_path):

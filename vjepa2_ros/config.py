@@ -8,6 +8,8 @@ so a typo or a wrong unit fails at start-up with a message naming the file, key 
 from __future__ import annotations
 
 import dataclasses
+import inspect
+import re
 import types
 import typing
 from collections.abc import Mapping
@@ -197,3 +199,31 @@ def load_node_config(cls: type[T], files: str | Path | list[str | Path], node_na
     """A node's typed config from its ROS parameter file(s), without ROS (sim rig, tools)."""
     where = f"{files}:{node_name}.ros__parameters"
     return from_mapping(cls, unflatten(node_parameters(files, node_name)), where)
+
+
+_FIELD_COMMENT = re.compile(r"^\s+(\w+)\s*:[^#]*#\s*(.+?)\s*$")
+
+
+def field_docs(cls, prefix: str = "") -> dict[str, str]:
+    """{flat name: the comment after the field in the dataclass source} (parameter descriptions).
+
+    The config dataclasses document each field with a trailing comment; ROS shows it as the
+    parameter's description (`ros2 param describe`), so there is one text for both.
+    """
+    docs: dict[str, str] = {}
+    for klass in reversed(cls.__mro__):
+        if not dataclasses.is_dataclass(klass):
+            continue
+        try:
+            lines = inspect.getsource(klass).splitlines()
+        except (OSError, TypeError):
+            continue
+        for line in lines:
+            match = _FIELD_COMMENT.match(line)
+            if match:
+                docs[f"{prefix}{match.group(1)}"] = match.group(2)
+    for f in dataclasses.fields(cls):
+        hint = typing.get_type_hints(cls).get(f.name)
+        if dataclasses.is_dataclass(hint):
+            docs.update(field_docs(hint, f"{prefix}{f.name}."))
+    return docs

@@ -22,6 +22,7 @@ ACTION = "/vjepa2/action"
 PLANNER_ENABLE = "/vjepa2/planner/enable"
 PLANNER_DIAGNOSTICS = "/vjepa2/planner/diagnostics"
 PLANNER_CYCLE = "/vjepa2/planner/cycle"  # JointState named vector per planned cycle
+PLANNER_MARKERS = "/vjepa2/planner/markers"  # visualization_msgs/MarkerArray: plan for RViz
 EE_STATE = "/franka/ee_state"
 EE_POSE = "/franka/ee_pose"
 JOINT_STATES = "/joint_states"

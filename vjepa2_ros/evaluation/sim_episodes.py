@@ -51,8 +51,8 @@ class SimEvalConfig:
     reach_abort_m: float = 0.40  # reach: farther than this from the goal ends the episode (fail)
     start_min: tuple[float, float, float] = (0.40, -0.12, 0.20)  # start-pose box, base frame
     start_max: tuple[float, float, float] = (0.55, 0.12, 0.35)
-    goal_min: tuple[float, float, float] = (0.30, -0.25, 0.12)  # goals stay in this box
-    goal_max: tuple[float, float, float] = (0.70, 0.25, 0.45)
+    goal_min: tuple[float, float, float] = (0.34, -0.26, 0.12)  # goals stay in this box
+    goal_max: tuple[float, float, float] = (0.60, 0.26, 0.43)
     place_success_m: float = 0.05
     place_min_m: float = 0.10  # cup target distance from the cup
     place_max_m: float = 0.15

@@ -105,6 +105,11 @@ def read_checkpoint(path: str | Path) -> dict[str, dict[str, torch.Tensor]]:
         )
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} is not a file")
+    if path.stat().st_size == 0:
+        raise CheckpointError(
+            f"checkpoint {path} is empty (0 bytes): the download or copy did not finish; "
+            "download it again"
+        )
     try:
         data = torch.load(path, map_location="cpu", mmap=True, weights_only=True)
     except RuntimeError as exc:
@@ -271,6 +276,25 @@ def _count(section: dict[str, torch.Tensor]) -> int:
     return sum(t.numel() for t in section.values())
 
 
+def non_finite(
+    weights: dict[str, dict[str, torch.Tensor]], limit: int = 5, sections=SECTIONS
+) -> list[str]:
+    """Tensors holding NaN or inf (a corrupt or diverged checkpoint), named, at most `limit`."""
+    bad = [
+        f"{name}.{key}"
+        for name in sections
+        for key, t in weights[name].items()
+        if t.is_floating_point() and not bool(torch.isfinite(t).all())
+    ]
+    if not bad:
+        return []
+    more = f" and {len(bad) - limit} more" if len(bad) > limit else ""
+    return [
+        f"{len(bad)} tensor(s) hold NaN or inf ({', '.join(bad[:limit])}{more}): the file is "
+        "corrupt or the training diverged; use another checkpoint"
+    ]
+
+
 def inspect_checkpoint(path: str | Path, preset: str | ModelSpec | None = None) -> Report:
     """Check a file without building the model; problems are collected, not raised."""
     report = Report(path=str(path))
@@ -291,7 +315,7 @@ def inspect_checkpoint(path: str | Path, preset: str | ModelSpec | None = None) 
             f"image size is not stored in the weights; assuming {DEFAULT_IMG_SIZE} px"
         )
     problems, notes = compare(spec, weights)
-    report.problems += problems
+    report.problems += problems + non_finite(weights)
     report.notes += notes
     if not report.problems and PRESETS.get(spec.name) == spec:
         report.preset = spec.name
@@ -301,10 +325,13 @@ def inspect_checkpoint(path: str | Path, preset: str | ModelSpec | None = None) 
 
 
 def load_weights(
-    model: WorldModel, weights: dict[str, dict[str, Any]], device, dtype
+    model: WorldModel, weights: dict[str, dict[str, Any]], device, dtype, parts=SECTIONS
 ) -> WorldModel:
-    """Adopt `weights` (checked beforehand) into a meta-device model, one tensor at a time."""
-    for name in SECTIONS:
+    """Adopt `weights` (checked beforehand) into a meta-device model, one tensor at a time.
+
+    Only `parts` are materialised; the others stay on the meta device (no memory).
+    """
+    for name in parts:
         module = getattr(model, name)
         wanted = module.state_dict().keys()
         state = {k: weights[name][k].to(device=device, dtype=dtype) for k in wanted}
@@ -317,25 +344,31 @@ def load_world_model(
     preset: str | ModelSpec | None = None,
     device: torch.device | str = "cpu",
     dtype: torch.dtype = torch.float32,
+    parts=SECTIONS,
 ) -> WorldModel:
     """WorldModel with the checkpoint's weights on `device` in `dtype`; CheckpointError if unusable.
 
     `preset` None infers the sizes (a preset when they match one); a name or a ModelSpec
-    requires the file to match it exactly.
+    requires the file to match it exactly. `parts`: the halves to load ("encoder",
+    "predictor"); a node that runs one leaves the other on the meta device (ViT-g's encoder is
+    2 GB in bf16 that the planner never uses).
     """
     weights = read_checkpoint(path)
     spec = _resolve_spec(weights, preset)
     problems, _ = compare(spec, weights)
+    problems += non_finite(weights, sections=parts)
     if problems:
         listed = "\n  ".join(problems)
         raise CheckpointError(
             f"checkpoint {path} does not fit the {spec.name} model ({len(problems)} problem(s)):\n  {listed}"
         )
     model = WorldModel.build(spec, device="meta", dtype=dtype)
-    return load_weights(model, weights, device, dtype)
+    return load_weights(model, weights, device, dtype, parts)
 
 
-def world_model_from_config(cfg, seed: int = 0, default_dir: Path | None = None) -> WorldModel:
+def world_model_from_config(
+    cfg, seed: int = 0, default_dir: Path | None = None, parts=SECTIONS
+) -> WorldModel:
     """The model a node runs for a ModelConfig: its checkpoint, or seeded random `small` weights.
 
     A `small` preset without a checkpoint runs with random weights (frozen random ViT features
@@ -345,7 +378,9 @@ def world_model_from_config(cfg, seed: int = 0, default_dir: Path | None = None)
     if torch.device(cfg.device).type == "cuda":
         enable_tf32()
     if path is not None:
-        return load_world_model(path, preset=cfg.preset, device=cfg.device, dtype=cfg.torch_dtype)
+        return load_world_model(
+            path, preset=cfg.preset, device=cfg.device, dtype=cfg.torch_dtype, parts=parts
+        )
     if cfg.preset != "small":
         raise CheckpointError(
             f"preset {cfg.preset} needs the released checkpoint: download vjepa2-ac-vitg.pt into "

@@ -55,14 +55,19 @@ class WorldModel(nn.Module):
             torch.random.set_rng_state(gen_state)
         return model.to(device=device, dtype=dtype).eval()
 
-    # Read off a LayerNorm: Linear weights may be FP8 tensor subclasses (model/fp8.py).
+    # Read off a LayerNorm of a loaded part: Linear weights may be FP8 tensor subclasses
+    # (model/fp8.py), and a node that loads one half leaves the other on the meta device.
+    def _norm_weight(self) -> torch.Tensor:
+        weight = self.predictor.predictor_norm.weight
+        return self.encoder.norm.weight if weight.is_meta else weight
+
     @property
     def device(self) -> torch.device:
-        return self.predictor.predictor_norm.weight.device
+        return self._norm_weight().device
 
     @property
     def dtype(self) -> torch.dtype:
-        return self.predictor.predictor_norm.weight.dtype
+        return self._norm_weight().dtype
 
     def encode_clip(self, clip: torch.Tensor) -> torch.Tensor:
         """Preprocessed clip [B, 3, tubelet, S, S] -> normalised latents [B, N, D]."""

@@ -36,13 +36,17 @@ ENCODING_ERROR_LOG_PERIOD_S = 5.0
 
 
 class CameraEncoderNode(Node):
+    config_class = CameraEncoderConfig  # its parameters (entrypoint checks parameter files)
+
     def __init__(self, *, parameter_overrides: dict | None = None, world_model=None, **kwargs):
         super().__init__("camera_encoder", **kwargs)
         self.config = declare_config(self, CameraEncoderConfig, parameter_overrides)
         lower_priority(self.config.nice)
         set_torch_threads(self.config.torch_threads)
         self.model = (
-            world_model if world_model is not None else world_model_from_config(self.config)
+            world_model
+            if world_model is not None
+            else world_model_from_config(self.config, parts=("encoder",))
         )
         self.model.eval()
         self.frames_encoded = 0
@@ -67,6 +71,7 @@ class CameraEncoderNode(Node):
             f"encoding {names.CAMERA_IMAGE} with preset {self.config.preset} on "
             f"{self.config.device} ({self.config.dtype})"
         )
+        self._started = True
 
     # Callbacks only validate and store: never encode in the executor's thread.
     def _on_motion(self, msg: TimeReference) -> None:
@@ -92,11 +97,12 @@ class CameraEncoderNode(Node):
             self._cv.notify()
 
     def _check_encoding(self, msg: Image, topic: str) -> bool:
-        if msg.encoding in COLOUR_ENCODINGS:
+        if msg.encoding in COLOUR_ENCODINGS and msg.width and msg.height:
             return True
         self.get_logger().error(
-            f"{topic}: image encoding {msg.encoding!r} is not supported: publish one of "
-            f"{', '.join(COLOUR_ENCODINGS)} (e.g. set the camera driver's color format to rgb8)",
+            f"{topic}: a {msg.width}x{msg.height} {msg.encoding!r} image cannot be encoded: publish "
+            f"non-empty images in one of {', '.join(COLOUR_ENCODINGS)} (e.g. set the camera "
+            "driver's color format to rgb8)",
             throttle_duration_sec=ENCODING_ERROR_LOG_PERIOD_S,
         )
         self.encoding_errors += 1
@@ -131,11 +137,13 @@ class CameraEncoderNode(Node):
     @torch.inference_mode()
     def encode(self, rgb: np.ndarray) -> np.ndarray:
         """(H, W, 3) uint8 RGB -> [tokens, channels] float32 latent (layer-normalised)."""
-        device = next(self.model.parameters()).device
+        device = self.model.device
         frames = torch.from_numpy(np.ascontiguousarray(rgb))[None].to(device)
         return self.model.encode(frames)[0].float().cpu().numpy()
 
     def destroy_node(self) -> None:
+        if not getattr(self, "_started", False):  # construction failed half-way
+            return super().destroy_node()
         with self._cv:
             self._stop = True
             self._cv.notify_all()

@@ -69,6 +69,20 @@ def rgb_from_image(msg) -> np.ndarray:
     return np.ascontiguousarray(arr[..., list(order)])
 
 
+def rgb_from_image_checked(msg, max_side: int) -> np.ndarray:
+    """rgb_from_image for images from outside (goals): empty or oversized images are refused."""
+    if msg.width == 0 or msg.height == 0:
+        raise ImageEncodingError(
+            f"image is empty ({msg.width}x{msg.height}): send a camera-sized RGB image"
+        )
+    if max(msg.width, msg.height) > max_side:
+        raise ImageEncodingError(
+            f"image {msg.width}x{msg.height} is larger than max_image_side = {max_side} px: "
+            "downscale it (the model sees 256x256) or raise max_image_side"
+        )
+    return rgb_from_image(msg)
+
+
 def image_from_array(array: np.ndarray, encoding: str, frame_id: str = "", stamp=None):
     """A sensor_msgs/Image holding `array` ((H, W, C) or (H, W)) in `encoding`."""
     from sensor_msgs.msg import Image
@@ -173,3 +187,64 @@ def msg_to_motion(msg):
 def named_values(msg, names: Sequence[str]) -> dict[str, float]:
     """A named vector as {name: value}, checked against `names` (see msg_to_vector)."""
     return dict(zip(names, (float(v) for v in msg_to_vector(msg, names))))
+
+
+def motion_to_msg(motion, frame_id: str = ""):
+    """A MotionStatus -> sensor_msgs/TimeReference for /franka/motion (interfaces.py)."""
+    from sensor_msgs.msg import TimeReference
+
+    msg = TimeReference(source=motion.outcome)
+    msg.header.frame_id = frame_id
+    if motion.settled_at is not None:
+        msg.header.stamp = sec_to_stamp(motion.settled_at)
+    if motion.action_stamp is not None:
+        msg.time_ref = sec_to_stamp(motion.action_stamp)
+    return msg
+
+
+def pose_to_msg(state, stamp, frame_id: str):
+    """[x y z roll pitch yaw ...] -> geometry_msgs/PoseStamped."""
+    from geometry_msgs.msg import PoseStamped
+
+    from vjepa2_ros.robot.pose import quaternion_xyzw
+
+    msg = PoseStamped()
+    msg.header.stamp, msg.header.frame_id = stamp, frame_id
+    p, o = msg.pose.position, msg.pose.orientation
+    p.x, p.y, p.z = (float(v) for v in state[:3])
+    o.x, o.y, o.z, o.w = (float(v) for v in quaternion_xyzw(state))
+    return msg
+
+
+def joints_to_msg(joint_names, positions, stamp):
+    """sensor_msgs/JointState for /joint_states."""
+    from sensor_msgs.msg import JointState
+
+    msg = JointState(name=list(joint_names), position=[float(q) for q in positions])
+    msg.header.stamp = stamp
+    return msg
+
+
+def plan_markers(ee_xyz, move_xyz, energy: float, stamp, frame_id: str):
+    """RViz: an arrow from the end effector along the planned move, and the energy as text."""
+    from geometry_msgs.msg import Point
+    from visualization_msgs.msg import Marker, MarkerArray
+
+    start = Point(x=float(ee_xyz[0]), y=float(ee_xyz[1]), z=float(ee_xyz[2]))
+    end = Point(
+        x=start.x + float(move_xyz[0]),
+        y=start.y + float(move_xyz[1]),
+        z=start.z + float(move_xyz[2]),
+    )
+    arrow = Marker(ns="vjepa2_plan", id=0, type=Marker.ARROW, action=Marker.ADD)
+    arrow.points = [start, end]
+    arrow.scale.x, arrow.scale.y, arrow.scale.z = 0.008, 0.016, 0.02
+    arrow.color.r, arrow.color.g, arrow.color.b, arrow.color.a = 1.0, 0.6, 0.1, 1.0
+    text = Marker(ns="vjepa2_plan", id=1, type=Marker.TEXT_VIEW_FACING, action=Marker.ADD)
+    text.pose.position = Point(x=start.x, y=start.y, z=start.z + 0.08)
+    text.scale.z = 0.03
+    text.color.r = text.color.g = text.color.b = text.color.a = 1.0
+    text.text = f"energy {energy:.4f}"
+    for marker in (arrow, text):
+        marker.header.stamp, marker.header.frame_id = stamp, frame_id
+    return MarkerArray(markers=[arrow, text])

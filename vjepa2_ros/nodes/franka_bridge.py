@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import sys
-import threading
-import time
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
@@ -29,9 +27,12 @@ from std_msgs.msg import String
 from std_srvs.srv import SetBool, Trigger
 
 from vjepa2_ros import interfaces as names
+from vjepa2_ros.nodes.callbacks import CallbackGate
 from vjepa2_ros.nodes.conversions import (
+    joints_to_msg,
+    motion_to_msg,
     msg_to_vector,
-    sec_to_stamp,
+    pose_to_msg,
     stamp_to_sec,
     vector_to_msg,
 )
@@ -41,7 +42,6 @@ from vjepa2_ros.nodes.qos import LATCHED
 from vjepa2_ros.robot.config import RobotConfig
 from vjepa2_ros.robot.controller import Answer, ArmController, ArmState, ArmStatus, StateLoop
 from vjepa2_ros.robot.franky_backend import RobotError, RobotSample
-from vjepa2_ros.robot.pose import quaternion_xyzw
 
 NODE_NAME = names.BRIDGE_STATUS_NAME
 # Python hands the GIL over every 5 ms by default: with busy executor threads each of the state
@@ -60,15 +60,15 @@ LEVELS = {
 class FrankaBridgeNode(Node):
     """The only node that moves the arm."""
 
+    config_class = RobotConfig  # its parameters (entrypoint checks parameter files)
+
     def __init__(self, **kwargs) -> None:
         overrides = kwargs.pop("parameter_overrides", None) or {}
         super().__init__(NODE_NAME, **kwargs)
         self.config: RobotConfig = declare_config(self, RobotConfig, overrides)
         cfg = self.config
         self.controller = ArmController(cfg, clock=self._now, log=self._log)
-        self._closing = False  # set by destroy_node: callbacks that start now do nothing
-        self._in_flight = 0  # callbacks running (destroy_node waits for them)
-        self._idle = threading.Condition()
+        self._gate = CallbackGate()  # destroy_node waits for callbacks in flight
         self._published: tuple | None = None  # (state, motion) last sent on the latched topics
 
         state_group, command_group = (
@@ -107,6 +107,7 @@ class FrankaBridgeNode(Node):
         self._state_loop = StateLoop(
             self.controller, cfg.state_rate_hz, self._on_sample, self._log
         ).start()
+        self._started = True
 
     # ---- plumbing ---------------------------------------------------------------------------
     def _now(self) -> float:
@@ -122,24 +123,9 @@ class FrankaBridgeNode(Node):
         else:
             logger.info(message)
 
-    @contextlib.contextmanager
-    def _callback(self):
-        """Mark a callback in flight; yields False (do nothing) once the node is closing."""
-        with self._idle:
-            live = not self._closing
-            if live:
-                self._in_flight += 1
-        try:
-            yield live
-        finally:
-            if live:
-                with self._idle:
-                    self._in_flight -= 1
-                    self._idle.notify_all()
-
     def _service(self, srv_type, name: str, handler, group) -> None:
         def serve(request, response):
-            with self._callback() as live:
+            with self._gate.enter() as live:
                 answer = handler(request) if live else Answer(False, "the bridge is shutting down")
             response.success, response.message = answer.success, answer.message
             self._publish_status(force=True)
@@ -148,14 +134,14 @@ class FrankaBridgeNode(Node):
         self.create_service(srv_type, name, serve, callback_group=group)
 
     def _try_connect(self) -> None:
-        with self._callback() as live:
+        with self._gate.enter() as live:
             if live and not self.controller.backend.connected:
                 self.controller.connect()
                 self._publish_status(force=True)
 
     # ---- inputs -----------------------------------------------------------------------------
     def _on_action(self, msg: JointState) -> None:
-        with self._callback() as live:
+        with self._gate.enter() as live:
             if not live:
                 return
             stamp = stamp_to_sec(msg.header.stamp)
@@ -168,44 +154,34 @@ class FrankaBridgeNode(Node):
                 self._publish_status()
 
     def _on_gripper_timer(self) -> None:
-        with self._callback() as live:
+        with self._gate.enter() as live:
             if live:
                 self.controller.poll_gripper()
 
     def _on_diag_timer(self) -> None:
-        with self._callback() as live:
+        with self._gate.enter() as live:
             if live:
                 self._publish_status(force=True)
 
     # ---- outputs ----------------------------------------------------------------------------
     def _on_sample(self, sample: RobotSample) -> None:
-        with self._callback() as live:
+        with self._gate.enter() as live:
             if not live or not self.context.ok():  # Ctrl-C shut the context down first
                 return
             self._publish_sample(sample)
             self._publish_status()
 
     def _publish_sample(self, sample: RobotSample) -> None:
-        cfg = self.config
-        stamp = self.get_clock().now().to_msg()
+        cfg, stamp = self.config, self.get_clock().now().to_msg()
         self.pub_state.publish(
             vector_to_msg(sample.ee_state, names.STATE_NAMES, stamp, cfg.base_frame)
         )
-        pose = PoseStamped()
-        pose.header.stamp, pose.header.frame_id = stamp, cfg.base_frame
-        p = pose.pose.position
-        p.x, p.y, p.z = (float(v) for v in sample.ee_state[:3])
-        o = pose.pose.orientation
-        o.x, o.y, o.z, o.w = (float(v) for v in quaternion_xyzw(sample.ee_state))
-        self.pub_pose.publish(pose)
-        joint_names = cfg.joint_names
-        positions = [float(q) for q in sample.joint_positions]
+        self.pub_pose.publish(pose_to_msg(sample.ee_state, stamp, cfg.base_frame))
+        names_, positions = cfg.joint_names, [float(q) for q in sample.joint_positions]
         if np.isfinite(sample.gripper_width):
-            joint_names += cfg.finger_names
+            names_ += cfg.finger_names
             positions += [sample.gripper_width / 2.0] * 2
-        joints = JointState(name=joint_names, position=positions)
-        joints.header.stamp = stamp
-        self.pub_joints.publish(joints)
+        self.pub_joints.publish(joints_to_msg(names_, positions, stamp))
 
     def _publish_status(self, force: bool = False) -> None:
         """Arm state and motion on their latched topics when they change; diagnostics too."""
@@ -217,43 +193,17 @@ class FrankaBridgeNode(Node):
         self._published = key
         if changed or force:
             self.pub_arm_state.publish(String(data=status.state.value))
-            self.pub_motion.publish(self._motion_msg(status))
+            self.pub_motion.publish(motion_to_msg(status.motion, self.config.base_frame))
         self.pub_diag.publish(self._diagnostics(status))
 
-    def _motion_msg(self, status: ArmStatus) -> TimeReference:
-        m = status.motion
-        msg = TimeReference(source=m.outcome)
-        if m.settled_at is not None:
-            msg.header.stamp = sec_to_stamp(m.settled_at)
-        if m.action_stamp is not None:
-            msg.time_ref = sec_to_stamp(m.action_stamp)
-        msg.header.frame_id = self.config.base_frame
-        return msg
-
     def _diagnostics(self, status: ArmStatus) -> DiagnosticArray:
-        message = f"{status.state.value}: {status.reason}" if status.reason else status.state.value
         level = LEVELS[status.state]
-        if status.state_failing and status.state in (ArmState.ARMED, ArmState.DISARMED):
+        if status.state_failing and level == DiagnosticStatus.OK:
             level = DiagnosticStatus.WARN
-            message = f"state reads failing ({status.state_failing} in a row)"
-        age = status.state_age_s
-        values = {
-            "state": status.state.value,
-            "connected": str(status.connected).lower(),
-            "safety_event": status.event,
-            "actions_executed": str(status.actions_executed),
-            "actions_rejected": str(status.actions_rejected),
-            "state_read_failures": str(status.state_read_failures),
-            "state_age_ms": f"{age * 1e3:.1f}" if np.isfinite(age) else "inf",
-            "peak_speed_m_s": f"{status.peak_speed_m_s:.3f}",
-        }
         diag = DiagnosticStatus(
-            level=level, name=NODE_NAME, message=message, hardware_id=self.config.robot_ip
+            level=level, name=NODE_NAME, message=status.summary, hardware_id=self.config.robot_ip
         )
-        diag.values = [KeyValue(key=k, value=values[k]) for k in names.BRIDGE_KEYS] + [
-            KeyValue(key=names.BRIDGE_EVENT_PREFIX + kind, value=str(n))
-            for kind, n in sorted(status.event_counts.items())
-        ]
+        diag.values = [KeyValue(key=k, value=v) for k, v in status.values().items()]
         msg = DiagnosticArray(status=[diag])
         msg.header.stamp = self.get_clock().now().to_msg()
         return msg
@@ -264,18 +214,15 @@ class FrankaBridgeNode(Node):
 
     def destroy_node(self) -> None:
         """Timers off, motion preempted, callbacks drained, connection released, then the node."""
-        with self._idle:
-            self._closing = True
+        if not getattr(self, "_started", False):  # construction failed half-way
+            return super().destroy_node()
+        self._gate.refuse()
         for timer in self._own_timers:
             timer.cancel()
         if self.controller.backend.connected:
             with contextlib.suppress(RobotError):
                 self.controller.backend.stop()  # unblocks a homing callback waiting on its motion
-        deadline = time.monotonic() + self.config.shutdown_timeout_s
-        with self._idle:
-            while self._in_flight and time.monotonic() < deadline:
-                self._idle.wait(deadline - time.monotonic())
-            stuck = self._in_flight
+        stuck = self._gate.drain(self.config.shutdown_timeout_s)
         if stuck:
             self.get_logger().error(f"{stuck} callbacks still running at shutdown")
         self._state_loop.stop(self.config.shutdown_timeout_s)

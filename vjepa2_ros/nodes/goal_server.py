@@ -28,7 +28,7 @@ from vjepa2_ros.nodes.conversions import (
     image_from_array,
     msg_to_motion,
     named_values,
-    rgb_from_image,
+    rgb_from_image_checked,
     vector_to_msg,
 )
 from vjepa2_ros.nodes.entrypoint import spin_node
@@ -45,15 +45,23 @@ class GoalServerConfig:
     interactive_marker: bool = True
     marker_frame: str = names.BASE_FRAME
     marker_position: list[float] = field(default_factory=lambda: [0.0, -0.4, 0.6])
+    max_image_side: int = 4096  # goal images larger than this (px) are refused
 
     def __post_init__(self) -> None:
         require(len(self.marker_position) == 3, "marker_position must be [x, y, z]")
+        require(
+            16 <= self.max_image_side <= 16384,
+            f"max_image_side must be in 16..16384 px, got {self.max_image_side}",
+        )
 
 
 class GoalServerNode(Node):
+    config_class = GoalServerConfig  # its parameters (entrypoint checks parameter files)
+
     def __init__(self, *, parameter_overrides: dict | None = None, **kwargs) -> None:
         super().__init__("goal_server", **kwargs)
-        self.config = declare_config(self, GoalServerConfig, parameter_overrides)
+        live = {"policy.stable_cycles": self._set_policy, "policy.max_cycles": self._set_policy}
+        self.config = declare_config(self, GoalServerConfig, parameter_overrides, live=live)
         self.sequence: SubgoalSequence = SubgoalSequence(policy=self.config.policy)
         self._lock = threading.Lock()
         self._latest_frame = None  # newest camera frame (RGB) for capture
@@ -93,6 +101,15 @@ class GoalServerNode(Node):
             )
         self._marker = self._make_marker_menu() if self.config.interactive_marker else None
         self._publish_active()
+        self._started = True
+
+    def _set_policy(self, config: GoalServerConfig) -> str | None:
+        """`ros2 param set /goal_server policy.*`: the active sub-goal continues under it."""
+        with self._lock:
+            self.config = config
+            self.sequence.policy = config.policy
+        self.get_logger().info(f"goal policy: {config.policy}")
+        return None
 
     # ----------------------------------------------------------------- inputs
     def _on_camera(self, msg: Image) -> None:
@@ -100,7 +117,7 @@ class GoalServerNode(Node):
 
     def _on_goal_image(self, msg: Image) -> None:
         try:
-            rgb = rgb_from_image(msg)
+            rgb = rgb_from_image_checked(msg, self.config.max_image_side)
         except ImageEncodingError as exc:
             self.get_logger().error(f"goal image on {names.GOAL_ADD} ignored: {exc}")
             return
@@ -204,7 +221,7 @@ class GoalServerNode(Node):
             response.message = f"no camera frame received on {names.CAMERA_IMAGE} yet"
             return response
         try:
-            rgb = rgb_from_image(frame)
+            rgb = rgb_from_image_checked(frame, self.config.max_image_side)
         except ImageEncodingError as exc:
             response.success, response.message = False, str(exc)
             return response

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 from vjepa2_ros.config import (  # noqa: F401 (node_parameters, flatten re-exported)
     ConfigError,
+    field_docs,
     flatten,
     from_mapping,
     node_parameters,
@@ -48,6 +49,7 @@ def declare_config(
     from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
 
     live = live or {}
+    docs = field_docs(cls)
     defaults = flatten(dataclasses.asdict(cls()))
     defaults.update(overrides or {})
     unknown = sorted(set(overrides or {}) - set(flatten(dataclasses.asdict(cls()))))
@@ -57,6 +59,8 @@ def declare_config(
     values = {}
     for name, default in defaults.items():
         descriptor = ParameterDescriptor(
+            description=docs.get(name, ""),
+            additional_constraints="" if name in live else "read-only: restart the node to change",
             dynamic_typing=default is None or isinstance(default, list),
             read_only=name not in live,
         )
@@ -85,3 +89,8 @@ def declare_config(
 
         node.add_on_set_parameters_callback(on_set)
     return config
+
+
+def config_parameter_names(node_class) -> set[str]:
+    """The ROS parameter names a node declares (from its `config_class`)."""
+    return set(flatten(dataclasses.asdict(node_class.config_class())))

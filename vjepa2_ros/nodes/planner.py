@@ -23,6 +23,7 @@ from rclpy.node import Node
 from sensor_msgs.msg import Image, JointState, TimeReference
 from std_msgs.msg import Int32
 from std_srvs.srv import SetBool
+from visualization_msgs.msg import MarkerArray
 
 from vjepa2_ros import interfaces as names
 from vjepa2_ros.compute import lower_priority, set_torch_threads
@@ -32,6 +33,7 @@ from vjepa2_ros.nodes.conversions import (
     msg_to_latent,
     msg_to_motion,
     msg_to_vector,
+    plan_markers,
     stamp_to_sec,
     vector_to_msg,
 )
@@ -52,6 +54,8 @@ def _ns(stamp) -> int:
 
 
 class PlannerNode(Node):
+    config_class = PlannerConfig  # its parameters (entrypoint checks parameter files)
+
     def __init__(self, *, parameter_overrides: dict | None = None, world_model=None, **kwargs):
         super().__init__("planner", **kwargs)
         live = {name: self._reconfigure for name in LIVE_PARAMETERS}
@@ -61,7 +65,9 @@ class PlannerNode(Node):
         set_torch_threads(c.torch_threads)
         model_config = ModelConfig(c.preset, c.checkpoint, c.device, c.dtype)
         self.model = (
-            world_model if world_model is not None else world_model_from_config(model_config)
+            world_model
+            if world_model is not None
+            else world_model_from_config(model_config, parts=("predictor",))
         )
         self.model.eval()
         self._device = model_config.device
@@ -87,6 +93,7 @@ class PlannerNode(Node):
         self._action_pub = self.create_publisher(JointState, names.ACTION, 10)
         self._diag_pub = self.create_publisher(DiagnosticArray, names.PLANNER_DIAGNOSTICS, 10)
         self._cycle_pub = self.create_publisher(JointState, names.PLANNER_CYCLE, 10)
+        self._marker_pub = self.create_publisher(MarkerArray, names.PLANNER_MARKERS, 10)
         self.create_subscription(Image, names.LATENT, self._on_latent, 1)
         self.create_subscription(JointState, names.EE_STATE, self._on_state, 10)
         self.create_subscription(Image, names.GOAL_LATENT, self._store("_goal"), LATCHED)
@@ -109,6 +116,7 @@ class PlannerNode(Node):
             f"{torch.get_num_threads()} torch threads "
             f"({'enabled' if self.enabled else 'waiting for ' + names.PLANNER_ENABLE}); {arrival}"
         )
+        self._started = True
 
     def _reconfigure(self, config: PlannerConfig) -> str | None:
         """`ros2 param set` of a live parameter: the next cycle plans with the new settings."""
@@ -248,6 +256,11 @@ class PlannerNode(Node):
                 frame_id=self.config.budget,
             )
         )
+        self._marker_pub.publish(
+            plan_markers(
+                matched[1][:3], result.action[:3], result.energy, stamp.to_msg(), names.BASE_FRAME
+            )
+        )
         self._report(result=result, goal=goal, timing=timing)
         return True
 
@@ -291,6 +304,8 @@ class PlannerNode(Node):
         self._diag_pub.publish(msg)
 
     def destroy_node(self) -> None:
+        if not getattr(self, "_started", False):  # construction failed half-way
+            return super().destroy_node()
         self._stop.set()
         self._wake.set()
         self._thread.join(timeout=30)

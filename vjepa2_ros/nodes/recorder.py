@@ -46,6 +46,8 @@ def matched_qos(publisher_qos: list, depth: int) -> QoSProfile:
 class RecorderNode(Node):
     """Subscribes to the configured topics as publishers appear and writes them to one bag."""
 
+    config_class = RecorderConfig  # its parameters (entrypoint checks parameter files)
+
     def __init__(self, **kwargs) -> None:
         overrides = kwargs.pop("parameter_overrides", None) or {}
         super().__init__(NODE_NAME, **kwargs)
@@ -61,6 +63,7 @@ class RecorderNode(Node):
         self.create_timer(cfg.discovery_period_s, self._discover)
         self.create_timer(cfg.flush_period_s, self.writer.flush)
         self.get_logger().info(f"recording {len(self._pending)} topic(s) to {self.bag_path}")
+        self._started = True
 
     @property
     def counts(self) -> dict[str, int]:
@@ -106,6 +109,8 @@ class RecorderNode(Node):
         self.writer.close()
 
     def destroy_node(self) -> None:
+        if not getattr(self, "_started", False):  # construction failed half-way
+            return super().destroy_node()
         self.close()
         super().destroy_node()
 

@@ -67,6 +67,8 @@ class SimCameraNode(Node):
     """Renders at `camera.fps` (render worker process; the timer waits without the GIL) and
     publishes /camera/image_raw (rgb8), /camera/camera_info and /sim/ground_truth."""
 
+    config_class = SimConfig  # its parameters (entrypoint checks parameter files)
+
     def __init__(self, **kwargs) -> None:
         overrides = kwargs.pop("parameter_overrides", None) or {}
         super().__init__(NODE_NAME, **kwargs)
@@ -105,6 +107,7 @@ class SimCameraNode(Node):
             callback_group=MutuallyExclusiveCallbackGroup(),
         )
         self.frames = 0
+        self._started = True
 
     def _camera_info_msg(self, header) -> CameraInfo:
         info = self.cell.camera_info()
@@ -183,6 +186,8 @@ class SimCameraNode(Node):
         return None
 
     def destroy_node(self):
+        if not getattr(self, "_started", False):  # construction failed half-way
+            return super().destroy_node()
         self.timer.cancel()  # no render after the cell stops
         with self._reset_lock:  # ... and wait for one in flight
             self.cell.stop()

@@ -45,6 +45,9 @@ class RobotConfig:
     diagnostics_rate_hz: float = 2.0
     reconnect_period_s: float = 2.0  # retry interval while the robot is unreachable
     connect_timeout_s: float = 5.0  # a connect unanswered this long is reported (and kept pending)
+    # At start-up the robot (or the simulator, launched beside the bridge) may not answer yet:
+    # failed connects in this window are one "waiting" line, not errors.
+    connect_quiet_s: float = 30.0
     state_error_log_period_s: float = 2.0  # failed state reads while idle: one log line per period
     rejection_log_period_s: float = (
         2.0  # repeated rejected actions: one log line per kind and period
@@ -82,6 +85,7 @@ class RobotConfig:
             ("gripper_rate_hz", 100.0),
             ("reconnect_period_s", 60.0),
             ("connect_timeout_s", 60.0),
+            ("connect_quiet_s", 600.0),
             ("state_error_log_period_s", 600.0),
             ("rejection_log_period_s", 600.0),
             ("state_reconnect_after_s", 60.0),

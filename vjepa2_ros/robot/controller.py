@@ -33,6 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from vjepa2_ros.interfaces import BRIDGE_EVENT_PREFIX, BRIDGE_KEYS
 from vjepa2_ros.robot.config import RobotConfig
 from vjepa2_ros.robot.franky_backend import FrankaBackend, RobotError, RobotSample
 from vjepa2_ros.robot.gripper import GripperHysteresis
@@ -87,6 +88,31 @@ class ArmStatus:
     peak_speed_m_s: float  # highest measured speed since the last connect (robot clock)
     event_counts: dict[str, int]  # every safety event so far, by kind
 
+    @property
+    def summary(self) -> str:
+        """One line for humans (the diagnostics message)."""
+        if self.state_failing and self.state in (ArmState.ARMED, ArmState.DISARMED):
+            return f"state reads failing ({self.state_failing} in a row)"
+        return f"{self.state.value}: {self.reason}" if self.reason else self.state.value
+
+    def values(self) -> dict[str, str]:
+        """The bridge's diagnostics key/values (interfaces.BRIDGE_KEYS, then event counts)."""
+        age = self.state_age_s
+        values = {
+            "state": self.state.value,
+            "connected": str(self.connected).lower(),
+            "safety_event": self.event,
+            "actions_executed": str(self.actions_executed),
+            "actions_rejected": str(self.actions_rejected),
+            "state_read_failures": str(self.state_read_failures),
+            "state_age_ms": f"{age * 1e3:.1f}" if np.isfinite(age) else "inf",
+            "peak_speed_m_s": f"{self.peak_speed_m_s:.3f}",
+        }
+        assert tuple(values) == BRIDGE_KEYS, "interfaces.BRIDGE_KEYS and ArmStatus disagree"
+        for kind, count in sorted(self.event_counts.items()):
+            values[BRIDGE_EVENT_PREFIX + kind] = str(count)
+        return values
+
 
 @dataclass(frozen=True)
 class Outcome:
@@ -140,7 +166,9 @@ class ArmController:
         self.safety = SafetyFilter(config.safety)
         self.gripper_logic = GripperHysteresis(config.gripper)
         self.monitor = StateMonitor(config.state_error_log_period_s)
-        self.runaway = RunawayMonitor(config.safety.max_measured_speed_m_s)
+        self.runaway = RunawayMonitor(
+            config.safety.max_measured_speed_m_s, config.safety.measured_speed_window_s
+        )
         self.motion = MotionTracker(config.settle)
         self._rejection_log = RateLimitedLog(config.rejection_log_period_s)
         self._lock = threading.RLock()
@@ -149,7 +177,9 @@ class ArmController:
         self._auto_arm_pending = config.auto_arm
         self._homing = False
         self._connected_at = monotonic()
+        self._created_at = monotonic()
         self._connect_error = ""
+        self._reported_error = ""  # the connect failure last logged as an error
         self._read_error = ""
         self._last_sample: RobotSample | None = None
         self._last_action_time: float | None = None  # monotonic, of the newest executed action
@@ -221,7 +251,11 @@ class ArmController:
         try:
             self.backend.connect()
         except RobotError as exc:
-            if str(exc) != self._connect_error:
+            quiet = self.monotonic() - self._created_at < self.config.connect_quiet_s
+            if quiet and not self._connect_error:
+                self._log("info", f"waiting for the robot at {self.config.robot_ip}")
+            elif not quiet and str(exc) != self._reported_error:
+                self._reported_error = str(exc)
                 self._log(
                     "error",
                     f"{exc}; retrying every {self.config.reconnect_period_s} s (check robot_ip, "
@@ -230,7 +264,7 @@ class ArmController:
             self._connect_error = str(exc)
             return False
         with self._lock:
-            self._connect_error = ""
+            self._connect_error = self._reported_error = ""
             self.gripper_logic.reset()
             self.monitor.reset()
             self.runaway.reset()

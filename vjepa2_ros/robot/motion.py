@@ -148,35 +148,44 @@ class MotionTracker:
 
 
 class RunawayMonitor:
-    """Measured end-effector speed between state samples, on the robot's own clock.
+    """Measured end-effector speed over a short window, on the robot's own clock.
 
     libfranka stamps every state with the robot's time (franky-sim: simulated time). Host read
     times are not the arm's: a read thread delayed by the machine makes two samples look closer
     in time than they were (a false alarm), and a simulator running slower than real time makes
-    a real jump look slow (a missed one). Samples with no robot-time progress are skipped.
+    a real jump look slow (a missed one). The speed is taken between the newest sample and the
+    newest one at least `window_s` older: over a single 1 kHz tick, a millimetre of controller
+    jitter would read as 1 m/s, while a runaway (metres per second) still moves centimetres
+    within the window.
     """
 
-    def __init__(self, max_speed_m_s: float) -> None:
+    def __init__(self, max_speed_m_s: float, window_s: float = 0.02) -> None:
         require(max_speed_m_s > 0, f"max measured speed must be > 0, got {max_speed_m_s}")
+        require(window_s > 0, f"speed window must be > 0 s, got {window_s}")
         self.max_speed_m_s = max_speed_m_s
+        self.window_s = window_s
         self.reset()
 
     def reset(self) -> None:
-        self._previous: tuple[float, np.ndarray] | None = None
+        self._samples: collections.deque = collections.deque()
         self.peak_m_s = 0.0
 
     def update(self, xyz, robot_t: float) -> str:
         """Feed a sample; returns why the arm is not following its commands ("" when fine)."""
-        xyz = np.asarray(xyz, float)[:3]
-        previous, self._previous = self._previous, (robot_t, xyz)
-        if previous is None or not math.isfinite(robot_t):
+        if not math.isfinite(robot_t):
             return ""
-        dt = robot_t - previous[0]
-        if dt < 0:  # a new connection restarted the robot clock
+        samples = self._samples
+        if samples and robot_t <= samples[-1][0]:
+            if robot_t < samples[-1][0]:  # a new connection restarted the robot clock
+                samples.clear()
+            else:  # the same sample again
+                return ""
+        samples.append((robot_t, np.asarray(xyz, float)[:3]))
+        while len(samples) > 2 and robot_t - samples[1][0] >= self.window_s:
+            samples.popleft()  # keep the newest sample at least window_s old
+        t0, xyz0 = samples[0]
+        if robot_t - t0 < self.window_s:
             return ""
-        speed = measured_speed(previous[1], previous[0], xyz, robot_t)
-        if speed is None:  # the same sample again
-            self._previous = previous
-            return ""
+        speed = measured_speed(xyz0, t0, samples[-1][1], robot_t)
         self.peak_m_s = max(self.peak_m_s, speed)
-        return runaway_reason(previous[1], previous[0], xyz, robot_t, self.max_speed_m_s)
+        return runaway_reason(xyz0, t0, samples[-1][1], robot_t, self.max_speed_m_s)

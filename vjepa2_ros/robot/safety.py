@@ -34,6 +34,7 @@ LIMIT_UPPER_BOUNDS: dict[str, float] = {
     "max_state_age_s": 1.0,
     "max_measured_speed_m_s": 3.0,
     "watchdog_timeout_s": 10.0,
+    "measured_speed_window_s": 0.2,
     "max_tilt_rad": math.pi,
 }
 # Any workspace box must lie inside this one (m, base frame): the FR3 reaches 0.855 m.
@@ -58,15 +59,16 @@ class SafetyConfig:
     max_action_age_s: float = 0.5  # older (or this far in the future) stamps are stale
     max_state_age_s: float = 0.1  # newest successful state read older than this: reject actions
     max_measured_speed_m_s: float = 1.0  # measured end effector faster than this: stop and latch
+    measured_speed_window_s: float = 0.02  # ... over at least this much robot time
     watchdog_timeout_s: float = 2.0  # stop a motion still running this long after the last action
     # Absolute orientation limits around a reference hand orientation: "tool_down" (the fixed
     # `tool_down_rpy`) or "start" (the orientation when the arm was armed). The tool axis stays
     # within `max_tilt_rad` of the reference's, and the twist about it within `yaw_range_rad`.
     # A target beyond a limit is rejected unless it turns the hand back towards the limit.
-    orientation_reference: Literal["tool_down", "start"] = "tool_down"
-    tool_down_rpy: tuple[float, float, float] = (math.pi, 0.0, 0.0)
-    max_tilt_rad: float = 0.6
-    yaw_range_rad: tuple[float, float] = (-1.6, 1.6)
+    orientation_reference: Literal["tool_down", "start"] = "tool_down"  # limits around which hand
+    tool_down_rpy: tuple[float, float, float] = (math.pi, 0.0, 0.0)  # the tool_down reference
+    max_tilt_rad: float = 0.6  # tool axis within this cone around the reference's
+    yaw_range_rad: tuple[float, float] = (-1.6, 1.6)  # twist about the reference tool axis
     home_joints: tuple[float, float, float, float, float, float, float] = (
         0.0,
         0.0,

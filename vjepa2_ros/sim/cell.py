@@ -114,7 +114,7 @@ class SimCell:
                 for name in scene.OBJECTS
             }
             self._place_objects(self.seed)
-            self.kinematics = ArmKinematics(model)
+            self.kinematics = ArmKinematics(model, self.home_q)
             cam = self.config.camera
             self._renderer = RenderWorker(
                 xml, cam.width, cam.height, scene.CAMERA, self.config.render_timeout_s

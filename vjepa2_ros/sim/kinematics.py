@@ -73,12 +73,13 @@ class ArmKinematics:
     the core evaluation does.
     """
 
-    def __init__(self, model) -> None:
+    def __init__(self, model, home_q=None) -> None:
         import mujoco
 
         from vjepa2_ros.sim.scene import EE_SITE, ROBOT_PREFIX
 
         self.model = model
+        self.home_q = None if home_q is None else np.asarray(home_q, dtype=float)
         self.site = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_SITE, EE_SITE)
         self.arm_joints = [
             mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_JOINT, f"{ROBOT_PREFIX}fr3_joint{i}")
@@ -95,7 +96,7 @@ class ArmKinematics:
         config = config or SimConfig()
         sim, xml = build_cell(config.camera, config.home_joints, HAND_MAX_WIDTH)
         sim.cleanup()
-        return cls(mujoco.MjModel.from_xml_string(xml))
+        return cls(mujoco.MjModel.from_xml_string(xml), config.home_joints)
 
     def place_arm(self, data, arm_pose) -> None:
         """Move the arm joints of `data` so the TCP is at `arm_pose`; ValueError if out of reach.
@@ -118,13 +119,13 @@ class ArmKinematics:
                 "closer to the workspace above the table"
             )
 
-    def reachable(self, arm_pose, qpos=None) -> bool:
-        """Whether IK reaches `arm_pose` from `qpos` (default: the model's initial pose)."""
+    def reachable(self, arm_pose) -> bool:
+        """Whether IK reaches `arm_pose` from the cell's home pose (the same answer everywhere)."""
         import mujoco
 
         data = mujoco.MjData(self.model)
-        if qpos is not None:
-            data.qpos[:] = qpos
+        if self.home_q is not None:
+            data.qpos[self.model.jnt_qposadr[self.arm_joints]] = self.home_q
         try:
             self.place_arm(data, arm_pose)
         except ValueError:
