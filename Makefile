@@ -12,6 +12,7 @@ setup:
 lint: setup
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	$(VENV)/bin/lint-imports --no-cache   # the core/shell contracts in pyproject.toml
 
 test: lint
 	$(PY) -m pytest

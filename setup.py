@@ -29,10 +29,16 @@ setup(
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),
         (f"share/{PACKAGE}/launch", _files("launch/*.py")),
-        (f"share/{PACKAGE}/config", _files("config/*.yaml") + _files("config/*.rviz")),
+        (
+            f"share/{PACKAGE}/config",
+            _files("config/*.yaml") + _files("config/*.rviz") + _files("config/*.xml"),
+        ),
         (
             f"share/{PACKAGE}/models",
-            _files("models/*.md") + _files("models/*.pt") + _files("models/*.npz"),
+            _files("models/*.md")
+            + _files("models/*.pt")
+            + _files("models/*.npz")
+            + _files("models/*.yaml"),
         ),
     ],
     install_requires=["setuptools"],

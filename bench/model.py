@@ -104,7 +104,7 @@ def main() -> None:
             s = torch.randn(b, steps, 7, device=args.device, generator=g)
             with torch.inference_mode():
                 sec = timeit(
-                    lambda z=z, a=a, s=s: model.step(z, a, s),
+                    lambda z=z, a=a, s=s: model.predict(z, a, s),
                     args.device,
                     args.repeats,
                     args.warmup,

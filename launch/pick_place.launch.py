@@ -218,7 +218,7 @@ def _on_exit(event, context):
     """A process ended on its own: stop everything (once; not for exits during shutdown)."""
     if context.is_shutdown:
         return []
-    name = getattr(event.action, "node_name", None) or event.action.name
+    name = event.action.name  # the process name launch prints, e.g. planner-5
     return [
         LogInfo(msg=f"[pick_place.launch] {name} exited (status {event.returncode}): stopping all"),
         EmitEvent(event=Shutdown(reason=f"{name} exited")),

@@ -40,9 +40,10 @@ def _diag(name: str, **values):
 
 
 def test_recorder_bag_reads_back_every_published_message(ros, tmp_path):
-    from geometry_msgs.msg import PoseStamped
-    from std_msgs.msg import Int32
+    from sensor_msgs.msg import TimeReference
+    from std_msgs.msg import Int32, String
 
+    from vjepa2_ros import interfaces as names
     from vjepa2_ros.nodes.recorder import RecorderNode
 
     talker = ros.node("recorder_test_talker")
@@ -68,7 +69,10 @@ def test_recorder_bag_reads_back_every_published_message(ros, tmp_path):
         T.GOAL_IMAGE: [image_from_array(frame[::-1], "rgb8", stamp=stamp)] * 2,
         T.ACTION: [vector_to_msg([i, 0, 0, 0, 0, 0, 0], ACTION_NAMES) for i in range(12)],
         T.EE_STATE: [vector_to_msg([0.1 * i, 0, 0, 0, 0, 0, 0], STATE_NAMES) for i in range(7)],
-        T.EE_POSE: [PoseStamped() for _ in range(4)],
+        T.MOTION: [TimeReference(source="settled") for _ in range(4)],
+        T.ARM_STATE: [String(data="armed")],
+        T.PLANNER_CYCLE: [vector_to_msg([0.0] * 9, names.CYCLE_NAMES) for _ in range(3)],
+        T.GOAL_PROGRESS: [vector_to_msg([0, 1, 3, 0.1, 0.01], names.PROGRESS_NAMES)],
         T.PLANNER_DIAGNOSTICS: [_diag("vjepa2/planner", cycle=i) for i in range(6)],
         T.BRIDGE_DIAGNOSTICS: [_diag("franka_bridge", state="ok") for _ in range(3)],
         T.GROUND_TRUTH: [vector_to_msg([1.0], ["ee.x"]) for _ in range(8)],
@@ -76,7 +80,7 @@ def test_recorder_bag_reads_back_every_published_message(ros, tmp_path):
     }
     pubs = {}
     for topic, msgs in messages.items():
-        qos = LATCHED if topic == T.GOAL_IMAGE else RELIABLE
+        qos = LATCHED if topic in (T.GOAL_IMAGE, T.ARM_STATE, T.MOTION) else RELIABLE
         pubs[topic] = talker.create_publisher(type(msgs[0]), topic, qos)
     ros.wait_for(
         lambda: recorder.subscribed == sorted(T.EVAL_TOPICS), what="the recorder to subscribe"
@@ -94,7 +98,8 @@ def test_recorder_bag_reads_back_every_published_message(ros, tmp_path):
     assert bag.recovered == ""
     assert {t: len(m) for t, m in bag.messages.items()} == expected
     assert bag.counts == expected
-    assert bag.types[T.EE_POSE] == "geometry_msgs/msg/PoseStamped"
+    assert bag.types[T.MOTION] == "sensor_msgs/msg/TimeReference"
+    assert bag.types[T.ARM_STATE] == "std_msgs/msg/String"
     assert bag.messages[T.GOAL_INDEX][0][1].data == 0
     np.testing.assert_array_equal(image_to_array(bag.messages[T.CAMERA][0][1]), frame)
     positions = [m.position[0] for _, m in bag.messages[T.ACTION]]

@@ -56,11 +56,11 @@ def test_full_graph_plans_acts_and_stops_on_a_dead_camera(tmp_path, one_torch_th
             "budgets_file": str(budgets),
             "rate_hz": 4.0,
         },
-        # Sub-goals change only through the services here, never by energy or budget.
+        # Sub-goals change only through the services here, never by arrival or budget.
         "goal_server": {
             "interactive_marker": False,
             "policy.max_cycles": 0,
-            "policy.energy_threshold": 1e-9,
+            "policy.stable_cycles": 100,
         },
     }
     with GraphRunner() as runner:
@@ -110,7 +110,7 @@ def test_full_graph_plans_acts_and_stops_on_a_dead_camera(tmp_path, one_torch_th
         encoder = runner.nodes["camera_encoder"]
         planner, goals = runner.nodes["planner"], runner.nodes["goal_server"]
         wait_for(
-            lambda: encoder.frames_encoded > 0 and bridge.get("state") == "ok",
+            lambda: encoder.frames_encoded > 0 and bridge.get("state") == "armed",
             90,
             "latents + robot",
         )
@@ -130,6 +130,10 @@ def test_full_graph_plans_acts_and_stops_on_a_dead_camera(tmp_path, one_torch_th
         wait_for(lambda: received() >= len(actions) >= 10, 10, "bridge to catch up")
         assert received() == len(actions) == planner.actions_published
         assert bridge["actions_rejected"] == "0", bridge["safety_event"]
+        # Receding horizon: every cycle after the first planned on a frame captured after the
+        # arm settled from the previous action.
+        after = [float(v["settle_to_observation_ms"]) for v in planned[1:]]
+        assert after and all(ms > 0 for ms in after), after
 
         assert call(probe, names.GOAL_NEXT).success
         wait_for(lambda: indices and indices[-1] == 1, 10, "next sub-goal")

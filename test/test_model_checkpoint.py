@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -206,3 +207,24 @@ def test_world_model_from_config(good_file):
     with pytest.raises(CheckpointError, match="does not fit the small model"):
         world_model_from_config(ModelConfig(preset="small", checkpoint=str(good_file)))
     assert GOLDEN_SPEC.encoder.depth == 2
+
+
+def test_a_node_loads_only_its_half(tmp_path):
+    """camera_encoder loads the encoder, the planner the predictor: the other stays on meta."""
+    from vjepa2_ros.model.presets import spec_from_name
+    from vjepa2_ros.model.world_model import WorldModel
+
+    model = WorldModel.build(spec_from_name("small"), "cpu", torch.float32, seed=0)
+    path = tmp_path / "small.pt"
+    torch.save(
+        {"encoder": model.encoder.state_dict(), "predictor": model.predictor.state_dict()}, path
+    )
+    encoder_only = load_world_model(path, "small", parts=("encoder",))
+    assert all(p.is_meta for p in encoder_only.predictor.parameters())
+    assert not any(p.is_meta for p in encoder_only.encoder.parameters())
+    assert encoder_only.device == torch.device("cpu")
+    frames = np.zeros((1, 128, 128, 3), np.uint8)
+    torch.testing.assert_close(encoder_only.encode(frames), model.encode(frames))
+    predictor_only = load_world_model(path, "small", parts=("predictor",))
+    assert all(p.is_meta for p in predictor_only.encoder.parameters())
+    assert not any(p.is_meta for p in predictor_only.predictor.parameters())

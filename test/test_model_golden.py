@@ -11,6 +11,7 @@ from vjepa2_ros.model.preprocess import preprocess_frames
 from vjepa2_ros.model.presets import EncoderSize, ModelSpec, PredictorSize
 from vjepa2_ros.model.world_model import WorldModel, normalize_reps
 from vjepa2_ros.planning.pose import action_between, apply_action
+from vjepa2_ros.planning.rollout import imagine_step
 
 TOL = 1e-4
 GOLDEN_SPEC = ModelSpec(
@@ -70,7 +71,7 @@ def test_golden_predictor_and_world_model_step(golden, model):
     )
     with torch.no_grad():
         out = model.predictor(tokens, actions, states)
-        z_next, s_next = model.step(tokens, actions, states)
+        z_next, s_next = imagine_step(model, tokens, actions, states)
     assert maxerr(out, golden["pred_out"]) <= TOL
     assert maxerr(z_next, normalize_reps(golden["pred_out"][:, 64:])) <= TOL
     assert maxerr(model.predict(tokens, actions, states), z_next) == 0.0

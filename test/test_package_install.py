@@ -44,7 +44,9 @@ def test_setup_py_install_lands_in_ament_and_ros2_launch_places(tmp_path):
     assert (share / "package.xml").read_text() == (ROOT / "package.xml").read_text()
     for folder in ("launch", "config"):
         expected = sorted(
-            p.name for p in (ROOT / folder).iterdir() if p.suffix in {".py", ".yaml", ".rviz"}
+            p.name
+            for p in (ROOT / folder).iterdir()
+            if p.suffix in {".py", ".yaml", ".rviz", ".xml"}
         )
         assert expected, f"{folder}/ is empty"
         assert sorted(p.name for p in (share / folder).iterdir()) == expected

@@ -123,3 +123,67 @@ def test_one_action_per_settled_observation_frozen_camera_and_pause(ros, tmp_pat
     observe()
     ros.wait_for(lambda: skipped_since(seen, "disabled"), what="disabled skip")
     assert len(actions) == 3
+
+
+def test_ros2_param_set_changes_the_next_plan_and_read_only_ones_are_refused(ros, tmp_path):
+    """What `ros2 param set /planner budget tiny2` does: the next plan runs that budget."""
+    from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
+    from rcl_interfaces.srv import SetParameters
+
+    budgets = tmp_path / "budgets.yaml"
+    budgets.write_text(TINY_BUDGET + TINY_BUDGET.replace("tiny:", "tiny2:"))
+    model = WorldModel.build(spec_from_name("small"), "cpu", torch.float32, seed=0)
+    planner = ros.add(
+        PlannerNode(
+            context=ros.context,
+            world_model=model,
+            parameter_overrides={
+                "budget": "tiny",
+                "budgets_file": str(budgets),
+                "max_latent_age_s": 5.0,
+                "max_state_age_s": 5.0,
+                "require_settle": False,
+            },
+        )
+    )
+    probe = ros.node("param_probe")
+    diags = []
+    probe.create_subscription(
+        DiagnosticArray,
+        names.PLANNER_DIAGNOSTICS,
+        lambda m: diags.append(diagnostic_values(m, names.PLANNER_STATUS_NAME)),
+        50,
+    )
+    client = probe.create_client(SetParameters, "/planner/set_parameters")
+    assert client.wait_for_service(timeout_sec=10)
+
+    def set_param(name, value):
+        pv = ParameterValue(type=ParameterType.PARAMETER_STRING, string_value=value)
+        future = client.call_async(
+            SetParameters.Request(parameters=[Parameter(name=name, value=pv)])
+        )
+        ros.wait_for(future.done, what="set_parameters answer")
+        return future.result().results[0]
+
+    assert set_param("budget", "tiny2").successful
+    assert planner.config.budget == "tiny2"
+    bad = set_param("budget", "turbo")
+    assert not bad.successful and "known budgets" in bad.reason
+    assert planner.config.budget == "tiny2"
+    read_only = set_param("preset", "vitg-ac")
+    assert not read_only.successful  # read-only: refused, not silently ignored
+    assert planner.get_parameter("preset").value == "small"
+
+    # The next plan runs the new budget.
+    latent_pub = probe.create_publisher(Image, names.LATENT, 10)
+    state_pub = probe.create_publisher(JointState, names.EE_STATE, 10)
+    goal_pub = probe.create_publisher(Image, names.GOAL_LATENT, LATCHED)
+    ros.wait_for(lambda: latent_pub.get_subscription_count() > 0, what="discovery")
+    n, d = model.tokens_per_frame, model.embed_dim
+    rng = np.random.default_rng(1)
+    goal_pub.publish(latent_to_msg(rng.standard_normal((n, d)).astype(np.float32)))
+    now = probe.get_clock().now()
+    state_pub.publish(vector_to_msg([0.45, 0, 0.4, np.pi, 0, 0, 0], STATE_NAMES, stamp=now))
+    latent_pub.publish(latent_to_msg(rng.standard_normal((n, d)).astype(np.float32), now))
+    ros.wait_for(lambda: any(v and not v["skipped"] for v in diags), 30, "a plan")
+    assert next(v for v in diags if v and not v["skipped"])["budget"] == "tiny2"

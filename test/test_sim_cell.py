@@ -111,7 +111,7 @@ def test_seeds_randomise_objects_deterministically(cell):
     np.testing.assert_allclose(truth["box"][0], a["box"][0], atol=1e-6)
     assert cell.reset() == 4  # no seed: the next one
     np.testing.assert_allclose(cell.ground_truth()["cup"][0], c["cup"][0], atol=1e-6)
-    # The end effector is home: pointing down, 8 cm open -> closedness 0.
+    # A reset never moves the arm (its guards would see a teleport): still pointing down, open.
     state = cell.ee_state()
     assert state[6] == pytest.approx(0.0, abs=0.02)
     assert abs(abs(state[3]) - np.pi) < 0.05 and abs(state[4]) < 0.05

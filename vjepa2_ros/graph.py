@@ -56,11 +56,11 @@ NODES: tuple[NodeSpec, ...] = (
 CLIS: dict[str, str] = {
     "vjepa2-checkpoint": "vjepa2_ros.model.checkpoint_cli:main",
     "vjepa2-train": "vjepa2_ros.train.cli:main",
-    "vjepa2-collect": "vjepa2_ros.train.collect:main",
     "vjepa2-collect-sim": "vjepa2_ros.train.collect_sim:main",
     "vjepa2-eval": "vjepa2_ros.evaluation.cli:main",
     "vjepa2-sim-eval": "vjepa2_ros.shell.sim_eval_cli:main",
     "vjepa2-calibrate": "vjepa2_ros.evaluation.calibrate:main",
+    "vjepa2-preflight": "vjepa2_ros.shell.preflight:main",
     "vjepa2-validate-precision": "vjepa2_ros.planning.precision:main",
     "vjepa2-export-onnx": "vjepa2_ros.model.onnx_export:main",
     # The bag recorder node, for installs without rosbag2 (`ros2 run vjepa2_ros vjepa2-record`).

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from vjepa2_ros.config import require
-from vjepa2_ros.nodes.conversions import ACTION_NAMES, STATE_NAMES, msg_to_vector, rgb_from_image
+from vjepa2_ros.data.messages import ACTION_NAMES, STATE_NAMES, msg_to_vector, rgb_from_image
 from vjepa2_ros.planning.pose import action_between
 
 IMAGE_TOPIC = "/camera/image_raw"

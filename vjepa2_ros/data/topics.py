@@ -25,6 +25,10 @@ BRIDGE_DIAGNOSTICS = "/diagnostics"
 GROUND_TRUTH = "/sim/ground_truth"
 GOAL_TRUTH = "/sim/goal_truth"
 LATENT = "/vjepa2/latent"
+GOAL_PROGRESS = "/vjepa2/goal/progress"
+PLANNER_CYCLE = "/vjepa2/planner/cycle"
+ARM_STATE = "/franka/arm_state"
+MOTION = "/franka/motion"
 
 # Recorded by default (record:=true), in this order.
 EVAL_TOPICS: dict[str, str] = {
@@ -32,12 +36,15 @@ EVAL_TOPICS: dict[str, str] = {
     GOAL_IMAGE: IMAGE,
     GOAL_INDEX: "std_msgs/msg/Int32",
     ACTION: JOINT_STATE,
-    EE_STATE: JOINT_STATE,
-    EE_POSE: "geometry_msgs/msg/PoseStamped",
+    EE_STATE: JOINT_STATE,  # the pose too (/franka/ee_pose repeats it at 100 Hz: not recorded)
     PLANNER_DIAGNOSTICS: DIAGNOSTICS,
     BRIDGE_DIAGNOSTICS: DIAGNOSTICS,
     GROUND_TRUTH: JOINT_STATE,
     GOAL_TRUTH: JOINT_STATE,
+    GOAL_PROGRESS: JOINT_STATE,
+    PLANNER_CYCLE: JOINT_STATE,
+    ARM_STATE: "std_msgs/msg/String",
+    MOTION: "sensor_msgs/msg/TimeReference",
 }
 # Large (tokens x channels float32 per frame): only with include_latents.
 OPTIONAL_TOPICS: dict[str, str] = {LATENT: IMAGE}

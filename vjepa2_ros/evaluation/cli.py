@@ -42,7 +42,8 @@ def find_bags(path: Path) -> list[Path]:
 
 
 def load_episodes(paths: list[Path], cfg: EvalConfig, log=print, prefix: str = "") -> list[Episode]:
-    """Read and evaluate every bag under `paths`; raise BagError listing every bad one.
+    """Read and evaluate every bag under `paths`; a bag that cannot be read is named and
+    skipped (a crashed run must not hide the others). Raises BagError only when no bag is left.
 
     Episodes are named after their bag folders (with `prefix`, e.g. the set label).
     """
@@ -63,8 +64,10 @@ def load_episodes(paths: list[Path], cfg: EvalConfig, log=print, prefix: str = "
             for note in episode.notes:
                 log(f"note: {bag_path.name}: {note}")
             episodes.append(episode)
-    if errors:
-        raise BagError("\n".join(errors))
+    for error in errors:
+        log(f"skipped: {error}")
+    if not episodes:
+        raise BagError("no readable bag:\n" + "\n".join(errors))
     return episodes
 
 

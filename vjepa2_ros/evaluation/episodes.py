@@ -270,8 +270,16 @@ def evaluate_bag(bag: Bag, cfg: EvalConfig | None = None, name: str | None = Non
     truths = bag.messages.get(T.GROUND_TRUTH, [])
     goal_stamps, truth_stamps = [t for t, _ in goals], [t for t, _ in truths]
 
-    def truth_at(at_ns: int):
-        goal, truth = _latest(goals, goal_stamps, at_ns), _latest(truths, truth_stamps, at_ns)
+    def truth_at(at_ns: int, subgoal: int):
+        """The sub-goal's target (goal truths naming an `index` are matched to it) and the
+        ground truth at `at_ns`."""
+        indexed = [(t, g) for t, g in goals if "index" in g.name]
+        if indexed:
+            own = [(t, g) for t, g in indexed if int(named(g)["index"]) == subgoal and t <= at_ns]
+            goal = own[-1][1] if own else None
+        else:
+            goal = _latest(goals, goal_stamps, at_ns)
+        truth = _latest(truths, truth_stamps, at_ns)
         return (named(goal) if goal else None), (named(truth) if truth else None)
 
     rows = [
@@ -282,7 +290,7 @@ def evaluate_bag(bag: Bag, cfg: EvalConfig | None = None, name: str | None = Non
             cycles,
             events,
             action_stamps,
-            truth_at,
+            lambda at, k=s.subgoal: truth_at(at, k),
             cfg,
         )
         for s in segments
@@ -299,7 +307,7 @@ def evaluate_bag(bag: Bag, cfg: EvalConfig | None = None, name: str | None = Non
         cycles,
         events,
         action_stamps,
-        truth_at,
+        lambda at: truth_at(at, last.subgoal),
         cfg,
     )
     summary.time_s = sum(r.time_s for r in rows)

@@ -175,7 +175,7 @@ def plot_path(episode: Episode, path: Path) -> None:
 
 
 def _frame_at(messages, at_ns: int):
-    from vjepa2_ros.nodes.conversions import ImageEncodingError, rgb_from_image
+    from vjepa2_ros.data.messages import ImageEncodingError, rgb_from_image
 
     chosen = None
     for stamp, msg in messages:
@@ -263,6 +263,9 @@ def _html(
         "</style></head><body>",
         f"<h1>{html.escape(title)}</h1>",
     ]
+    runs = run_lines(episodes)
+    if runs:
+        parts.append("<h2>Run and verdict</h2><pre>" + html.escape("\n".join(runs)) + "</pre>")
     if compare is not None:
         a, b = compare
         crow = compare_rows(a, b)
@@ -318,11 +321,38 @@ def write_report(
     return out
 
 
+def run_lines(episodes: Sequence[Episode]) -> list[str]:
+    """Run metadata and verdict of each episode whose run folder holds a summary.json
+    (make demo, the graph-mode evaluation): model, budget, seed, commit, verdict per sub-goal."""
+    lines = []
+    for e in episodes:
+        summary = e.bag.path.parent / "summary.json"
+        if not summary.is_file():
+            continue
+        s = json.loads(summary.read_text())
+        meta = ", ".join(
+            f"{k} {s[k]}" for k in ("task", "model", "budget", "seed", "commit") if k in s
+        )
+        lines.append(f"{e.name}: {meta}")
+        for sub in s.get("subgoals", []):
+            error = "n/a" if sub.get("error_m") is None else f"{sub['error_m'] * 100:.1f} cm"
+            tag = "REACHED" if sub.get("reached") else "NOT REACHED"
+            lines.append(
+                f"  sub-goal {sub['index'] + 1}: {tag}, error {error}, {sub.get('cycles')} cycles"
+            )
+        verdict = s.get("verdict", "?").upper()
+        lines.append(f"  verdict: {verdict}" + (f" ({s['failure']})" if s.get("failure") else ""))
+    return lines
+
+
 def _write_all(work: Path, episodes, compare, title) -> None:
     rows = table_rows(episodes)
     text = format_table(rows)
     if compare is not None:
         text = format_compare(*compare) + "\n\n" + text
+    runs = run_lines(episodes)
+    if runs:
+        text = "\n".join(runs) + "\n\n" + text
     (work / "table.txt").write_text(text + "\n")
     _write_csv(work / "episodes.csv", [r.as_dict() for r in rows])
     document = {

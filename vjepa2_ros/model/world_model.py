@@ -1,8 +1,8 @@
 """The world model the planner rolls out: encoder + AC predictor with layer-normalised latents.
 
-`encode` turns camera frames into the latents that travel on /vjepa2/latent; `step` is one
-imagined step (next latent, next state) for a whole batch of CEM candidates at once. The
-methods do not switch off autograd (post-training backpropagates through `predict`); planners
+`encode` turns camera frames into the latents that travel on /vjepa2/latent; `predict` is the
+next latent for a whole batch of CEM candidates at once (the state update is the planner's:
+vjepa2_ros/planning/rollout.py). The methods do not switch off autograd (post-training backpropagates through `predict`); planners
 wrap calls in `torch.inference_mode()`.
 """
 
@@ -17,7 +17,6 @@ from vjepa2_ros.model.predictor import ACPredictor
 from vjepa2_ros.model.preprocess import preprocess_frames
 from vjepa2_ros.model.presets import ModelSpec
 from vjepa2_ros.model.vit import VideoEncoder
-from vjepa2_ros.planning.pose import apply_action
 
 
 def normalize_reps(x: torch.Tensor) -> torch.Tensor:
@@ -91,11 +90,3 @@ class WorldModel(nn.Module):
             z_ctx.to(self.dtype), actions.to(self.dtype), states.to(self.dtype), last_step_only=True
         )
         return normalize_reps(out)
-
-    def step(
-        self, z_ctx: torch.Tensor, actions: torch.Tensor, states: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """One imagined step: (next latent [B, N, D], next state [B, 7])."""
-        z_next = self.predict(z_ctx, actions, states)
-        state_next = apply_action(states[:, -1], actions[:, -1])
-        return z_next, state_next

@@ -61,6 +61,7 @@ class FrankaBridgeNode(Node):
     """The only node that moves the arm."""
 
     config_class = RobotConfig  # its parameters (entrypoint checks parameter files)
+    executor_threads = 4  # stop must never wait behind a running home or action callback
 
     def __init__(self, **kwargs) -> None:
         overrides = kwargs.pop("parameter_overrides", None) or {}

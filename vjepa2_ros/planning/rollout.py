@@ -141,3 +141,10 @@ def candidates_per_chunk(
     """The largest chunk_size whose estimated activations fit the budget (at least 1)."""
     per = bytes_per_candidate(spec, horizon, dtype, kv_cache)
     return max(1, int(memory_budget_bytes // per))
+
+
+def imagine_step(world_model, z_ctx: torch.Tensor, actions: torch.Tensor, states: torch.Tensor):
+    """One imagined step for a batch: (next latent [B, N, D], next state [B, 7])."""
+    from vjepa2_ros.planning.pose import apply_action
+
+    return world_model.predict(z_ctx, actions, states), apply_action(states[:, -1], actions[:, -1])

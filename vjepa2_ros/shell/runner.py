@@ -55,6 +55,15 @@ def ros_arg(name: str, value: Any) -> str:
     return f"{name}:={text.removesuffix('...').strip()}"
 
 
+def _die_with_parent() -> None:
+    """In the child: SIGTERM when the parent dies (a killed demo leaves no node behind)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 class NodeProcess:
     """One node in its own Python process, its output forwarded with a `[name]` prefix."""
 
@@ -72,6 +81,7 @@ class NodeProcess:
             stderr=subprocess.STDOUT,
             text=True,
             env=dict(os.environ, PYTHONUNBUFFERED="1"),
+            preexec_fn=_die_with_parent,
         )
         self.lines: list[str] = []
         threading.Thread(target=self._forward, daemon=True).start()
@@ -97,15 +107,16 @@ class NodeProcess:
 class GraphRunner:
     """A private rclpy context, the graph's nodes, and a multi-threaded executor in a thread."""
 
-    def __init__(self, num_threads: int = 6) -> None:
+    def __init__(self, num_threads: int = 1) -> None:
         import rclpy
         from rclpy.context import Context
-        from rclpy.executors import MultiThreadedExecutor
+
+        from vjepa2_ros.nodes.entrypoint import make_executor
 
         self._rclpy = rclpy
         self.context = Context()
         rclpy.init(context=self.context)
-        self.executor = MultiThreadedExecutor(num_threads=num_threads, context=self.context)
+        self.executor = make_executor(num_threads, self.context)
         self.nodes: dict[str, Any] = {}
         self.processes: dict[str, NodeProcess] = {}
         self.errors: list[BaseException] = []  # exceptions raised by callbacks, in order

@@ -120,6 +120,7 @@ def run_core(args, cfg, cem, seeds, log, out):
 
 def run_graph(args, cfg, seeds, log):
     from vjepa2_ros.evaluation.sim_episodes import EpisodeResult, sample_reach_goal
+    from vjepa2_ros.shell.demo import PROCESSES
     from vjepa2_ros.shell.episode import EpisodeError, GraphEpisodeDriver
     from vjepa2_ros.shell.runner import GraphRunner
     from vjepa2_ros.sim.kinematics import ArmKinematics
@@ -137,9 +138,7 @@ def run_graph(args, cfg, seeds, log):
     kinematics = ArmKinematics.for_cell()
     results, errors = [], []
     with GraphRunner() as runner:
-        runner.start_graph(
-            use_sim=True, overrides=overrides, processes=("sim_camera", "franka_bridge")
-        )
+        runner.start_graph(use_sim=True, overrides=overrides, processes=PROCESSES)
         driver = GraphEpisodeDriver(runner, log=print)
         runner.spin_in_background()
         driver.wait_ready(180.0)

@@ -21,9 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
-from vjepa2_ros.config import require
+from vjepa2_ros.config import ConfigError, require
 from vjepa2_ros.data.episodes import ACTION_TOPIC, IMAGE_TOPIC, STATE_TOPIC
-from vjepa2_ros.nodes.conversions import ACTION_NAMES, STATE_NAMES
+from vjepa2_ros.interfaces import ACTION_NAMES, STATE_NAMES
 from vjepa2_ros.sim.exploration import ExplorationConfig, ExplorationPolicy
 from vjepa2_ros.sim.rig import RigConfig, SimRig
 
@@ -139,7 +139,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--host", default="127.0.0.63", help="franky-sim address")
     args = p.parse_args(argv)
     t0 = time.monotonic()
-    bags = collect(args.out, args.episodes, args.steps, args.seed, RigConfig(host=args.host))
+    try:
+        bags = collect(args.out, args.episodes, args.steps, args.seed, RigConfig(host=args.host))
+    except (ConfigError, FileExistsError, OSError) as exc:
+        print(f"vjepa2-collect-sim: {exc}", file=sys.stderr)
+        return 2
     print(f"collect-sim: {len(bags)} bag(s) in {args.out}, {time.monotonic() - t0:.0f} s")
     return 0
 

@@ -1,0 +1,44 @@
+"""One source per interface: the RViz config, the cell files and the recorded topics agree
+with vjepa2_ros/interfaces.py."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from vjepa2_ros import interfaces as names
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_rviz_config_shows_the_interface_in_the_robot_frame():
+    rviz = yaml.safe_load((ROOT / "config" / "vjepa2.rviz").read_text())
+    manager = rviz["Visualization Manager"]
+    assert manager["Global Options"]["Fixed Frame"] == names.BASE_FRAME
+    topics = {d["Topic"]["Value"] for d in manager["Displays"] if isinstance(d.get("Topic"), dict)}
+    known = {v for k, v in vars(names).items() if isinstance(v, str) and v.startswith("/")}
+    assert topics <= known, topics - known
+    for wanted in (names.CAMERA_IMAGE, names.GOAL_IMAGE, names.PLANNER_MARKERS, names.EE_POSE):
+        assert wanted in topics
+
+
+def test_cell_files_hold_only_known_nodes_and_keys():
+    from vjepa2_ros.graph import NODES
+    from vjepa2_ros.nodes.entrypoint import check_params_files
+    from vjepa2_ros.nodes.params import config_parameter_names
+    from vjepa2_ros.shell.runner import node_class
+
+    for cell in ("cell_sim.yaml", "cell_example.yaml"):
+        path = str(Path(ROOT / "config" / cell))
+        for spec in NODES:
+            check_params_files([path], spec.name, config_parameter_names(node_class(spec)))
+
+
+def test_recorded_topics_are_the_interface_names():
+    from vjepa2_ros.data import topics as T
+
+    known = {v for k, v in vars(names).items() if isinstance(v, str) and v.startswith("/")}
+    assert set(T.KNOWN_TOPICS) <= known, set(T.KNOWN_TOPICS) - known
+    for topic in (names.GOAL_PROGRESS, names.PLANNER_CYCLE, names.ARM_STATE, names.MOTION):
+        assert topic in T.EVAL_TOPICS
