@@ -46,10 +46,17 @@ def make_prefix(base: Path) -> Path:
     for folder in (share, index, lib):
         folder.mkdir(parents=True, exist_ok=True)
     (index / "vjepa2_ros").touch()
-    for name in ("config", "launch", "models", "package.xml"):
+    for name in ("config", "models", "package.xml"):
         link = share / name
         if not link.exists():
             link.symlink_to(ROOT / name)
+    # `ros2 launch` finds launch files with os.walk, which does not enter linked folders: the
+    # launch folder is real, its files are links.
+    (share / "launch").mkdir(exist_ok=True)
+    for launch_file in (ROOT / "launch").glob("*.launch.py"):
+        link = share / "launch" / launch_file.name
+        if not link.exists():
+            link.symlink_to(launch_file)
     bin_dir = Path(sys.executable).parent
     for executable in [n.executable for n in NODES] + list(CLIS):
         link = lib / executable

@@ -105,5 +105,12 @@ def ros():
 @pytest.fixture(scope="session")
 def fixtures_dir() -> Path:
     if not FIXTURES.is_dir():
-        pytest.fail(f"shared fixtures not found at {FIXTURES}: clone the project beside ../shared")
+        if os.environ.get("CI"):  # CI has ../shared: a missing folder there is a broken checkout
+            pytest.fail(
+                f"shared fixtures not found at {FIXTURES}: clone the project beside ../shared"
+            )
+        pytest.skip(
+            f"the golden fixtures live in ../shared/fixtures, which this clone does not have "
+            f"({FIXTURES}); clone the project beside ../shared to run this test"
+        )
     return FIXTURES

@@ -200,12 +200,15 @@ def test_stop_during_home_gives_honest_answers(ros, franky_sim):
     node = bridge(ros, franky_sim.host, relative_dynamics_factor=0.05)
     op = Operator(ros)
     op.wait_state("armed")
-    op.send(dy=0.08)
+    start = op.ee()
+    op.send(dy=0.08)  # away from home, so that homing takes a while
+    ros.wait_for(lambda: abs(op.states[-1][1] - start[1]) > 0.005, 10, "motion start")
     ros.wait_for(lambda: node.state == "armed" and not node.controller.motion.moving, 30, "settle")
     home = op.node.create_client(Trigger, names.FRANKA_HOME)
     assert home.wait_for_service(timeout_sec=10)
     home_answer = home.call_async(Trigger.Request())
-    ros.wait_for(lambda: node.controller._homing, 10, "homing start")
+    ros.wait_for(lambda: node.controller._homing or home_answer.done(), 10, "homing start")
+    assert not home_answer.done(), home_answer.result().message
     ros.wait_for(lambda: node.controller.motion.moving, 10, "homing motion")
     stop = op.call(names.FRANKA_STOP)
     ros.wait_for(home_answer.done, 30, "home answer")

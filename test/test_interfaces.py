@@ -42,3 +42,21 @@ def test_recorded_topics_are_the_interface_names():
     assert set(T.KNOWN_TOPICS) <= known, set(T.KNOWN_TOPICS) - known
     for topic in (names.GOAL_PROGRESS, names.PLANNER_CYCLE, names.ARM_STATE, names.MOTION):
         assert topic in T.EVAL_TOPICS
+
+
+def test_end_effector_tf_in_the_robot_frame():
+    import math
+
+    import pytest
+
+    pytest.importorskip(
+        "tf2_msgs", reason="tf2_msgs is not on PyPI: the bridge's /tf is checked in a ROS 2 install"
+    )
+    from vjepa2_ros.nodes.conversions import ee_transform
+
+    msg = ee_transform(
+        [0.4, 0.1, 0.3, math.pi, 0.0, 0.0, 0.0], None, names.BASE_FRAME, names.EE_FRAME
+    )
+    (t,) = msg.transforms
+    assert t.header.frame_id == "fr3_link0" and t.child_frame_id == names.EE_FRAME
+    assert (t.transform.translation.x, t.transform.translation.z) == (0.4, 0.3)

@@ -60,6 +60,9 @@ def test_one_action_per_settled_observation_frozen_camera_and_pause(ros, tmp_pat
     motion_pub = probe.create_publisher(TimeReference, names.MOTION, LATCHED)
     ros.wait_for(lambda: latent_pub.get_subscription_count() > 0, what="discovery")
     ros.wait_for(lambda: motion_pub.get_subscription_count() > 0, what="discovery")
+    # ...and the other way: the planner sees the probe's readers before its first report.
+    for topic in (names.ACTION, names.PLANNER_CYCLE, names.PLANNER_DIAGNOSTICS):
+        ros.wait_for(lambda t=topic: planner.count_subscribers(t) > 0, what=f"{topic} reader")
 
     n, d = model.tokens_per_frame, model.embed_dim
     rng = np.random.default_rng(0)

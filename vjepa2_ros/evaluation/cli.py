@@ -43,17 +43,15 @@ def find_bags(path: Path) -> list[Path]:
 
 def load_episodes(paths: list[Path], cfg: EvalConfig, log=print, prefix: str = "") -> list[Episode]:
     """Read and evaluate every bag under `paths`; a bag that cannot be read is named and
-    skipped (a crashed run must not hide the others). Raises BagError only when no bag is left.
+    skipped (a crashed run must not hide the others). A path that was named but does not exist
+    or holds no bag is a mistake in the command, not a crashed run: BagError before any report
+    is written. Raises BagError too when no bag is left.
 
     Episodes are named after their bag folders (with `prefix`, e.g. the set label).
     """
+    found = [find_bags(path) for path in paths]
     episodes, errors = [], []
-    for path in paths:
-        try:
-            bags = find_bags(path)
-        except BagError as exc:
-            errors.append(str(exc))
-            continue
+    for bags in found:
         for bag_path in bags:
             try:
                 bag = read_bag(bag_path, EVAL_READ_TOPICS, required=REQUIRED_TOPICS)

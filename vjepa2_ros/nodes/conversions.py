@@ -146,3 +146,28 @@ def plan_markers(ee_xyz, move_xyz, energy: float, stamp, frame_id: str):
     for marker in (arrow, text):
         marker.header.stamp, marker.header.frame_id = stamp, frame_id
     return MarkerArray(markers=[arrow, text])
+
+
+def tf_publisher(node):
+    """A /tf publisher where tf2_msgs is installed (a ROS 2 install), else None (logged once)."""
+    try:
+        from tf2_msgs.msg import TFMessage
+    except ImportError:
+        node.get_logger().info("tf2_msgs is not installed: no /tf (the pose is on /franka/ee_pose)")
+        return None
+    return node.create_publisher(TFMessage, "/tf", 10)
+
+
+def ee_transform(state, stamp, parent: str, child: str):
+    """tf2_msgs/TFMessage with the end effector's pose as parent -> child."""
+    from geometry_msgs.msg import TransformStamped
+    from tf2_msgs.msg import TFMessage
+
+    from vjepa2_ros.robot.pose import quaternion_xyzw
+
+    t = TransformStamped()
+    t.header.stamp, t.header.frame_id, t.child_frame_id = stamp, parent, child
+    tr, rot = t.transform.translation, t.transform.rotation
+    tr.x, tr.y, tr.z = (float(v) for v in state[:3])
+    rot.x, rot.y, rot.z, rot.w = (float(v) for v in quaternion_xyzw(state))
+    return TFMessage(transforms=[t])

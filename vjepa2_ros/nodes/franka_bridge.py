@@ -29,11 +29,13 @@ from std_srvs.srv import SetBool, Trigger
 from vjepa2_ros import interfaces as names
 from vjepa2_ros.nodes.callbacks import CallbackGate
 from vjepa2_ros.nodes.conversions import (
+    ee_transform,
     joints_to_msg,
     motion_to_msg,
     msg_to_vector,
     pose_to_msg,
     stamp_to_sec,
+    tf_publisher,
     vector_to_msg,
 )
 from vjepa2_ros.nodes.entrypoint import spin_node
@@ -87,6 +89,7 @@ class FrankaBridgeNode(Node):
         self.pub_diag = self.create_publisher(DiagnosticArray, names.DIAGNOSTICS, qos)
         self.pub_arm_state = self.create_publisher(String, names.ARM_STATE, LATCHED)
         self.pub_motion = self.create_publisher(TimeReference, names.MOTION, LATCHED)
+        self.pub_tf = tf_publisher(self)  # base -> end effector, for RViz
         self.create_subscription(
             JointState, names.ACTION, self._on_action, qos, callback_group=command_group
         )
@@ -178,6 +181,10 @@ class FrankaBridgeNode(Node):
             vector_to_msg(sample.ee_state, names.STATE_NAMES, stamp, cfg.base_frame)
         )
         self.pub_pose.publish(pose_to_msg(sample.ee_state, stamp, cfg.base_frame))
+        if self.pub_tf is not None:
+            self.pub_tf.publish(
+                ee_transform(sample.ee_state, stamp, cfg.base_frame, names.EE_FRAME)
+            )
         names_, positions = cfg.joint_names, [float(q) for q in sample.joint_positions]
         if np.isfinite(sample.gripper_width):
             names_ += cfg.finger_names
@@ -234,5 +241,12 @@ class FrankaBridgeNode(Node):
         super().destroy_node()
 
 
+# Python hands the GIL over every 5 ms by default: under a flood of incoming messages the
+# state loop's thread then waits that long for each of its many re-acquisitions (franky and rclpy
+# release the GIL in every call) and the 100 Hz state stream sags. 0.5 ms keeps it on time.
+GIL_SWITCH_INTERVAL_S = 0.0002
+
+
 def main(args=None) -> None:
+    sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
     spin_node(FrankaBridgeNode, "robot.yaml", NODE_NAME, args)

@@ -176,6 +176,7 @@ class ArmController:
         self._armed = False
         self._auto_arm_pending = config.auto_arm
         self._homing = False
+        self._stop_requests = 0  # stop() calls so far: a homing compares before and after
         self._connected_at = monotonic()
         self._created_at = monotonic()
         self._connect_error = ""
@@ -480,6 +481,7 @@ class ArmController:
 
     def stop(self, reason: str = "stopped: /franka/stop") -> Answer:
         """Latch `stopped` (also while disconnected) and halt the arm."""
+        self._stop_requests += 1  # before the halt: a homing it preempts knows why it ended
         self._halt()  # first, before any lock: nothing may delay the halt
         with self._lock:
             already = self._latch
@@ -559,6 +561,7 @@ class ArmController:
                 )
                 return Answer(False, f"cannot home: the arm is {state.value}; {hint}")
             self._homing = True
+            stops_before = self._stop_requests
             self.motion.commanded(None, None, self.clock())
         self._log("info", f"homing to {list(self.config.safety.home_joints)}")
         error = ""
@@ -574,6 +577,8 @@ class ArmController:
             latch = self._latch
         if latch is not None:
             return Answer(False, f"homing interrupted: {latch[0].value} ({latch[1]})")
+        if self._stop_requests != stops_before:  # preempted by a stop that is still latching
+            return Answer(False, "homing interrupted: stopped (/franka/stop)")
         if error:
             self._latch_as(ArmState.ERROR, error, "robot error")
             return Answer(False, error)
