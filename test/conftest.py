@@ -46,6 +46,7 @@ class RosHarness:
         rclpy.init(context=self.context)
         self.executor = MultiThreadedExecutor(num_threads=4, context=self.context)
         self._nodes: list = []
+        self._alone: list = []  # (node, executor, thread) from add_alone
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._spin, name="ros-test-executor", daemon=True)
         self._thread.start()
@@ -66,6 +67,23 @@ class RosHarness:
         self.executor.add_node(node)
         return node
 
+    def add_alone(self, node):
+        """Spin `node` in the executor its entry point uses (entrypoint.make_executor), in a
+        thread of its own: for tests that depend on how the node's callbacks are scheduled."""
+        from vjepa2_ros.nodes.entrypoint import make_executor
+
+        executor = make_executor(getattr(node, "executor_threads", 1), context=self.context)
+        executor.add_node(node)
+
+        def spin() -> None:
+            while not self._stop.is_set() and self.context.ok():
+                executor.spin_once(timeout_sec=0.05)
+
+        thread = threading.Thread(target=spin, name=f"ros-test-{node.get_name()}", daemon=True)
+        thread.start()
+        self._alone.append((node, executor, thread))
+        return node
+
     def remove(self, node) -> None:
         self.executor.remove_node(node)
         self._nodes.remove(node)
@@ -84,6 +102,12 @@ class RosHarness:
     def shutdown(self) -> None:
         self._stop.set()
         self._thread.join(timeout=5)
+        for node, executor, thread in self._alone:
+            thread.join(timeout=5)
+            executor.remove_node(node)
+            node.destroy_node()
+            executor.shutdown(timeout_sec=2)
+        self._alone.clear()
         for node in list(self._nodes):
             self.executor.remove_node(node)
             node.destroy_node()

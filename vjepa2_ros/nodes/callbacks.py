@@ -1,10 +1,13 @@
-"""Callbacks in flight, for nodes that must not tear down under a running callback."""
+"""Callbacks in flight (nodes that must not tear down under a running callback), and long
+calls run beside a single-threaded executor."""
 
 from __future__ import annotations
 
 import contextlib
 import threading
 import time
+
+from rclpy.task import Future
 
 
 class CallbackGate:
@@ -45,3 +48,22 @@ class CallbackGate:
             while self._in_flight and time.monotonic() < deadline:
                 self._idle.wait(deadline - time.monotonic())
             return self._in_flight
+
+
+def run_in_thread(executor, fn, name: str) -> Future:
+    """Run `fn()` in its own thread; returns a Future to `await` in an async callback.
+
+    The executor keeps serving other callbacks meanwhile, and wakes when `fn` is done. An
+    exception in `fn` becomes the Future's exception (raised at the await), never lost.
+    """
+    done = Future(executor=executor)
+    done.add_done_callback(lambda _: None)  # a done callback is what wakes the executor
+
+    def work() -> None:
+        try:
+            done.set_result(fn())
+        except Exception as exc:  # handed to the awaiting callback
+            done.set_exception(exc)
+
+    threading.Thread(target=work, name=name, daemon=True).start()
+    return done

@@ -171,3 +171,14 @@ def ee_transform(state, stamp, parent: str, child: str):
     tr.x, tr.y, tr.z = (float(v) for v in state[:3])
     rot.x, rot.y, rot.z, rot.w = (float(v) for v in quaternion_xyzw(state))
     return TFMessage(transforms=[t])
+
+
+def diagnostics_msg(name: str, level: int, message: str, hardware_id: str, values, stamp):
+    """A DiagnosticArray with one status; `values` maps keys to values (str() each)."""
+    from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+
+    status = DiagnosticStatus(level=level, name=name, message=message, hardware_id=hardware_id)
+    status.values = [KeyValue(key=k, value=str(v)) for k, v in values.items()]
+    msg = DiagnosticArray(status=[status])
+    msg.header.stamp = stamp
+    return msg

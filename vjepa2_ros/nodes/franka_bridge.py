@@ -1,10 +1,10 @@
 """franka_bridge: ROS in and out of the ArmController (vjepa2_ros/robot/controller.py).
 
 All safety logic (state machine, latches, arming, safety filter, watchdog, runaway guard, settle
-tracking) lives in the controller; this node only translates. Callback groups keep the arm
-honest: actions, home, recover and arm share a command group (one at a time); stop has its own
-group so it is never queued behind a running command; the state stream runs in its own thread so
-it keeps flowing while a motion or homing is under way. Needs a MultiThreadedExecutor.
+tracking) lives in the controller; this node only translates. One executor thread serves every
+callback (each returns at once); homing, which takes seconds, runs in its own thread, so a stop
+is never queued behind it; the state stream runs in its own thread too, so it keeps flowing
+while a motion or homing is under way.
 
 Teardown: libfranka serves one client, and the connection lives as long as the franky objects
 do. `destroy_node` cancels the timers, preempts motion, waits for callbacks in flight, then
@@ -17,7 +17,7 @@ import contextlib
 import sys
 
 import numpy as np
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from geometry_msgs.msg import PoseStamped
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
@@ -27,8 +27,9 @@ from std_msgs.msg import String
 from std_srvs.srv import SetBool, Trigger
 
 from vjepa2_ros import interfaces as names
-from vjepa2_ros.nodes.callbacks import CallbackGate
+from vjepa2_ros.nodes.callbacks import CallbackGate, run_in_thread
 from vjepa2_ros.nodes.conversions import (
+    diagnostics_msg,
     ee_transform,
     joints_to_msg,
     motion_to_msg,
@@ -46,9 +47,9 @@ from vjepa2_ros.robot.controller import Answer, ArmController, ArmState, ArmStat
 from vjepa2_ros.robot.franky_backend import RobotError, RobotSample
 
 NODE_NAME = names.BRIDGE_STATUS_NAME
-# Python hands the GIL over every 5 ms by default: with busy executor threads each of the state
-# loop's GIL acquisitions could wait that long (the 100 Hz stream fell to ~45 Hz).
-GIL_SWITCH_INTERVAL_S = 0.001
+# Python hands the GIL over every 5 ms by default: while the executor is busy, each of the state
+# loop's GIL acquisitions could wait that long (the 100 Hz stream fell to ~45 Hz under a flood).
+GIL_SWITCH_INTERVAL_S = 0.0002
 LEVELS = {
     ArmState.ARMED: DiagnosticStatus.OK,
     ArmState.MOVING: DiagnosticStatus.OK,
@@ -63,7 +64,10 @@ class FrankaBridgeNode(Node):
     """The only node that moves the arm."""
 
     config_class = RobotConfig  # its parameters (entrypoint checks parameter files)
-    executor_threads = 4  # stop must never wait behind a running home or action callback
+    # One thread: rclpy's multi-threaded executor spins its main thread at every message and
+    # starved the 100 Hz state stream under an action flood. The one blocking call (home) runs
+    # in its own thread, so stop never waits behind it.
+    executor_threads = 1
 
     def __init__(self, **kwargs) -> None:
         overrides = kwargs.pop("parameter_overrides", None) or {}
@@ -74,14 +78,6 @@ class FrankaBridgeNode(Node):
         self._gate = CallbackGate()  # destroy_node waits for callbacks in flight
         self._published: tuple | None = None  # (state, motion) last sent on the latched topics
 
-        state_group, command_group = (
-            MutuallyExclusiveCallbackGroup(),
-            MutuallyExclusiveCallbackGroup(),
-        )
-        stop_group, gripper_group = (
-            MutuallyExclusiveCallbackGroup(),
-            MutuallyExclusiveCallbackGroup(),
-        )
         qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
         self.pub_state = self.create_publisher(JointState, names.EE_STATE, qos)
         self.pub_pose = self.create_publisher(PoseStamped, names.EE_POSE, qos)
@@ -90,21 +86,16 @@ class FrankaBridgeNode(Node):
         self.pub_arm_state = self.create_publisher(String, names.ARM_STATE, LATCHED)
         self.pub_motion = self.create_publisher(TimeReference, names.MOTION, LATCHED)
         self.pub_tf = tf_publisher(self)  # base -> end effector, for RViz
-        self.create_subscription(
-            JointState, names.ACTION, self._on_action, qos, callback_group=command_group
-        )
-        self._service(Trigger, names.FRANKA_STOP, lambda r: self.controller.stop(), stop_group)
-        self._service(
-            Trigger, names.FRANKA_RECOVER, lambda r: self.controller.recover(), command_group
-        )
-        self._service(Trigger, names.FRANKA_HOME, lambda r: self.controller.home(), command_group)
-        self._service(
-            SetBool, names.FRANKA_ARM, lambda r: self.controller.arm(bool(r.data)), command_group
-        )
+        self.create_subscription(JointState, names.ACTION, self._on_action, qos)
+        c = self.controller
+        self._service(Trigger, names.FRANKA_STOP, lambda r: c.stop())
+        self._service(Trigger, names.FRANKA_RECOVER, lambda r: c.recover())
+        self._service(Trigger, names.FRANKA_HOME, lambda r: c.home(), blocking=True)
+        self._service(SetBool, names.FRANKA_ARM, lambda r: c.arm(bool(r.data)))
         self._own_timers = [
-            self.create_timer(1.0 / cfg.diagnostics_rate_hz, self._on_diag_timer, state_group),
-            self.create_timer(1.0 / cfg.gripper_rate_hz, self._on_gripper_timer, gripper_group),
-            self.create_timer(cfg.reconnect_period_s, self._try_connect, command_group),
+            self.create_timer(1.0 / cfg.diagnostics_rate_hz, self._on_diag_timer),
+            self.create_timer(1.0 / cfg.gripper_rate_hz, self._on_gripper_timer),
+            self.create_timer(cfg.reconnect_period_s, self._try_connect),
         ]
         self._try_connect()
         sys.setswitchinterval(min(sys.getswitchinterval(), GIL_SWITCH_INTERVAL_S))
@@ -113,7 +104,6 @@ class FrankaBridgeNode(Node):
         ).start()
         self._started = True
 
-    # ---- plumbing ---------------------------------------------------------------------------
     def _now(self) -> float:
         return self.get_clock().now().nanoseconds * 1e-9
 
@@ -127,14 +117,26 @@ class FrankaBridgeNode(Node):
         else:
             logger.info(message)
 
-    def _service(self, srv_type, name: str, handler, group) -> None:
-        def serve(request, response):
+    def _service(self, srv_type, name: str, handler, blocking: bool = False) -> None:
+        """A service answering with `handler(request) -> Answer`; `blocking`: a long call
+        (seconds) runs in its own thread while the executor keeps serving (stop, actions)."""
+
+        def answer(request) -> Answer:
             with self._gate.enter() as live:
-                answer = handler(request) if live else Answer(False, "the bridge is shutting down")
-            response.success, response.message = answer.success, answer.message
+                return handler(request) if live else Answer(False, "the bridge is shutting down")
+
+        async def serve(request, response):
+            if blocking:
+                result = await run_in_thread(self.executor, lambda: answer(request), name[1:])
+            else:
+                result = answer(request)
+            response.success, response.message = result.success, result.message
             self._publish_status(force=True)
             return response
 
+        # rclpy holds a callback's group until its coroutine returns: a blocking service gets a
+        # group of its own, so stop and actions (the default group) are served meanwhile.
+        group = MutuallyExclusiveCallbackGroup() if blocking else None
         self.create_service(srv_type, name, serve, callback_group=group)
 
     def _try_connect(self) -> None:
@@ -192,29 +194,32 @@ class FrankaBridgeNode(Node):
         self.pub_joints.publish(joints_to_msg(names_, positions, stamp))
 
     def _publish_status(self, force: bool = False) -> None:
-        """Arm state and motion on their latched topics when they change; diagnostics too."""
+        """Each latched topic when its value changes, diagnostics when the state or the kind of
+        event changes (`force`: all three). A flood of refused actions costs one motion message
+        each, not three."""
         status = self.controller.status()
-        key = (status.state, status.motion, status.event.split(":")[0])
-        if key == self._published and not force:
-            return
-        changed = key[:2] != (self._published or (None, None))[:2]
-        self._published = key
-        if changed or force:
+        kind = (status.state, status.motion.outcome, status.event.split(":")[0])
+        last_state, last_motion, last_kind = self._published or (None, None, None)
+        self._published = (status.state, status.motion, kind)
+        if force or status.state != last_state:
             self.pub_arm_state.publish(String(data=status.state.value))
+        if force or status.motion != last_motion:
             self.pub_motion.publish(motion_to_msg(status.motion, self.config.base_frame))
-        self.pub_diag.publish(self._diagnostics(status))
+        if force or kind != last_kind:
+            self.pub_diag.publish(self._diagnostics(status))
 
-    def _diagnostics(self, status: ArmStatus) -> DiagnosticArray:
+    def _diagnostics(self, status: ArmStatus):
         level = LEVELS[status.state]
         if status.state_failing and level == DiagnosticStatus.OK:
             level = DiagnosticStatus.WARN
-        diag = DiagnosticStatus(
-            level=level, name=NODE_NAME, message=status.summary, hardware_id=self.config.robot_ip
+        return diagnostics_msg(
+            NODE_NAME,
+            level,
+            status.summary,
+            self.config.robot_ip,
+            status.values(),
+            self.get_clock().now().to_msg(),
         )
-        diag.values = [KeyValue(key=k, value=v) for k, v in status.values().items()]
-        msg = DiagnosticArray(status=[diag])
-        msg.header.stamp = self.get_clock().now().to_msg()
-        return msg
 
     @property
     def state(self) -> str:
@@ -241,12 +246,5 @@ class FrankaBridgeNode(Node):
         super().destroy_node()
 
 
-# Python hands the GIL over every 5 ms by default: under a flood of incoming messages the
-# state loop's thread then waits that long for each of its many re-acquisitions (franky and rclpy
-# release the GIL in every call) and the 100 Hz state stream sags. 0.5 ms keeps it on time.
-GIL_SWITCH_INTERVAL_S = 0.0002
-
-
 def main(args=None) -> None:
-    sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
     spin_node(FrankaBridgeNode, "robot.yaml", NODE_NAME, args)

@@ -18,7 +18,7 @@ import time
 
 import numpy as np
 import torch
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rclpy.node import Node
 from sensor_msgs.msg import Image, JointState, TimeReference
 from std_msgs.msg import Int32
@@ -30,6 +30,7 @@ from vjepa2_ros.compute import lower_priority, set_torch_threads
 from vjepa2_ros.model.checkpoint import world_model_from_config
 from vjepa2_ros.model.config import ModelConfig
 from vjepa2_ros.nodes.conversions import (
+    diagnostics_msg,
     msg_to_latent,
     msg_to_motion,
     msg_to_vector,
@@ -290,17 +291,14 @@ class PlannerNode(Node):
                 settle_to_observation_ms=f"{timing['settle_to_observation'] * 1e3:.1f}",
                 action=" ".join(f"{v:.4f}" for v in result.action),
             )
-        status = DiagnosticStatus(
-            level=DiagnosticStatus.WARN if skipped else DiagnosticStatus.OK,
-            name=names.PLANNER_STATUS_NAME,
-            message=skipped or f"energy {result.energy:.4f}",
-            hardware_id="vjepa2",
-            values=[
-                KeyValue(key=k, value=str(values[k])) for k in names.PLANNER_KEYS if k in values
-            ],
+        msg = diagnostics_msg(
+            names.PLANNER_STATUS_NAME,
+            DiagnosticStatus.WARN if skipped else DiagnosticStatus.OK,
+            skipped or f"energy {result.energy:.4f}",
+            "vjepa2",
+            {k: values[k] for k in names.PLANNER_KEYS if k in values},
+            self._cycle_start.to_msg(),  # when the cycle began
         )
-        msg = DiagnosticArray(status=[status])
-        msg.header.stamp = self._cycle_start.to_msg()  # when the cycle began
         self._diag_pub.publish(msg)
 
     def destroy_node(self) -> None:

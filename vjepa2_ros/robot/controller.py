@@ -588,9 +588,13 @@ class ArmController:
 class StateLoop:
     """Calls `controller.tick()` at `rate_hz` on an absolute schedule in its own thread.
 
-    `on_sample(sample)` runs for each good read (publishing, in the bridge). Behind schedule
-    (busy machine) it does not burst to catch up.
+    `on_sample(sample)` runs for each good read (publishing, in the bridge). A tick that comes
+    late (another thread held the GIL, the machine is busy) is made up at once, so jitter does
+    not lower the rate; behind by more than `MAX_BACKLOG` periods (a stall) it restarts the
+    schedule instead of bursting through the backlog.
     """
+
+    MAX_BACKLOG = 3  # periods
 
     def __init__(
         self, controller: ArmController, rate_hz: float, on_sample=None, log: Log | None = None
@@ -627,5 +631,5 @@ class StateLoop:
             delay = next_t - time.monotonic()
             if delay > 0:
                 self._stop.wait(delay)
-            else:
+            elif delay < -self.MAX_BACKLOG * self.period:
                 next_t = time.monotonic()
