@@ -157,7 +157,9 @@ def test_record_without_rosbag2_writes_a_readable_bag_with_the_package_recorder(
         launch.wait_for(
             lambda: "recording with vjepa2-record" in launch.text(), 120, "recorder fallback"
         )
-        launch.wait_for(lambda: "[recorder-" in launch.text(), 60, "recorder up")
+        launch.wait_for(
+            lambda: f"[recorder]: recording {T.CAMERA} " in launch.text(), 120, "camera recorded"
+        )
         launch.wait_for(
             lambda: any((tmp_path / "runs").glob("vjepa2_*/*.mcap")), 120, "a bag being written"
         )
