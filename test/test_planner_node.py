@@ -25,24 +25,22 @@ pytestmark = pytest.mark.ros
 TINY_BUDGET = "tiny:\n  samples: 16\n  iterations: 2\n  horizon: 1\n  topk: 4\n"
 
 
+def tiny_planner(ros, tmp_path, budgets_yaml: str, **overrides):
+    """The small model and a planner node on budget `tiny` from `budgets_yaml`, spun by `ros`."""
+    budgets = tmp_path / "budgets.yaml"
+    budgets.write_text(budgets_yaml)
+    model = WorldModel.build(spec_from_name("small"), "cpu", torch.float32, seed=0)
+    params = {"budget": "tiny", "budgets_file": str(budgets), **overrides}
+    return model, ros.add(
+        PlannerNode(context=ros.context, world_model=model, parameter_overrides=params)
+    )
+
+
 def test_one_action_per_settled_observation_frozen_camera_and_pause(ros, tmp_path):
     """Lock-step with a fake bridge: one action per frame captured after the settle, none
     on a frozen camera, none while paused. No sleeps decide the outcome: every wait polls."""
-    budgets = tmp_path / "budgets.yaml"
-    budgets.write_text(TINY_BUDGET)
-    model = WorldModel.build(spec_from_name("small"), "cpu", torch.float32, seed=0)
-    planner = ros.add(
-        PlannerNode(
-            context=ros.context,
-            world_model=model,
-            parameter_overrides={
-                "budget": "tiny",
-                "budgets_file": str(budgets),
-                "rate_hz": 10.0,
-                "max_latent_age_s": 2.0,
-                "max_state_age_s": 2.0,
-            },
-        )
+    model, planner = tiny_planner(
+        ros, tmp_path, TINY_BUDGET, rate_hz=10.0, max_latent_age_s=2.0, max_state_age_s=2.0
     )
     probe = ros.node("planner_probe")
     actions, diags, cycles = [], [], []
@@ -133,21 +131,13 @@ def test_ros2_param_set_changes_the_next_plan_and_read_only_ones_are_refused(ros
     from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
     from rcl_interfaces.srv import SetParameters
 
-    budgets = tmp_path / "budgets.yaml"
-    budgets.write_text(TINY_BUDGET + TINY_BUDGET.replace("tiny:", "tiny2:"))
-    model = WorldModel.build(spec_from_name("small"), "cpu", torch.float32, seed=0)
-    planner = ros.add(
-        PlannerNode(
-            context=ros.context,
-            world_model=model,
-            parameter_overrides={
-                "budget": "tiny",
-                "budgets_file": str(budgets),
-                "max_latent_age_s": 5.0,
-                "max_state_age_s": 5.0,
-                "require_settle": False,
-            },
-        )
+    model, planner = tiny_planner(
+        ros,
+        tmp_path,
+        TINY_BUDGET + TINY_BUDGET.replace("tiny:", "tiny2:"),
+        max_latent_age_s=5.0,
+        max_state_age_s=5.0,
+        require_settle=False,
     )
     probe = ros.node("param_probe")
     diags = []

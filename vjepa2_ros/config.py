@@ -156,6 +156,14 @@ def require(condition: bool, message: str) -> None:
         raise ConfigError(message)
 
 
+def require_in(name: str, value: float, high: float, unit: str = "", low: float = 0.0) -> None:
+    """The common range check: `low < value <= high`, else ConfigError naming it and its range."""
+    require(
+        low < value <= high,
+        f"{name} must be in ({low:g}, {high:g}]{' ' + unit if unit else ''}, got {value}",
+    )
+
+
 def flatten(mapping: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     """{"a": {"b": 1}} -> {"a.b": 1} (ROS parameter names)."""
     flat: dict[str, Any] = {}

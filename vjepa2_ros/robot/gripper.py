@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from vjepa2_ros.config import require
+from vjepa2_ros.config import require, require_in
 
 GripperCommand = Literal["open", "close"]
 
@@ -34,18 +34,9 @@ class GripperConfig:
             f"gripper.open_threshold ({self.open_threshold}) must be below close_threshold "
             f"({self.close_threshold}), both in [0, 1] (closedness)",
         )
-        require(
-            0 < self.speed_m_s <= 0.2,
-            f"gripper.speed_m_s must be in (0, 0.2], got {self.speed_m_s}",
-        )
-        require(
-            0 < self.grasp_force_n <= 140.0,
-            f"gripper.grasp_force_n must be in (0, 140] N (Franka Hand), got {self.grasp_force_n}",
-        )
-        require(
-            0 < self.max_width_m <= 0.2,
-            f"gripper.max_width_m must be in (0, 0.2] m, got {self.max_width_m}",
-        )
+        require_in("gripper.speed_m_s", self.speed_m_s, 0.2, "m/s")
+        require_in("gripper.grasp_force_n", self.grasp_force_n, 140.0, "N (Franka Hand)")
+        require_in("gripper.max_width_m", self.max_width_m, 0.2, "m")
 
 
 def closedness_from_width(width_m: float, max_width_m: float) -> float:

@@ -19,7 +19,7 @@ from typing import Literal
 
 import numpy as np
 
-from vjepa2_ros.config import require
+from vjepa2_ros.config import require, require_in
 from vjepa2_ros.robot.safety import measured_speed, runaway_reason
 
 MotionOutcome = Literal["moving", "settled", "rejected"]
@@ -35,21 +35,10 @@ class SettleConfig:
     start_grace_s: float = 1.0  # a motion not seen running this long after the command has ended
 
     def __post_init__(self) -> None:
-        require(
-            0 < self.window_s <= 2.0, f"settle.window_s must be in (0, 2] s, got {self.window_s}"
-        )
-        require(
-            0 < self.tolerance_m <= 0.01,
-            f"settle.tolerance_m must be in (0, 0.01] m, got {self.tolerance_m}",
-        )
-        require(
-            0 < self.target_tolerance_m <= 0.02,
-            f"settle.target_tolerance_m must be in (0, 0.02] m, got {self.target_tolerance_m}",
-        )
-        require(
-            0 < self.start_grace_s <= 10.0,
-            f"settle.start_grace_s must be in (0, 10] s, got {self.start_grace_s}",
-        )
+        require_in("settle.window_s", self.window_s, 2.0, "s")
+        require_in("settle.tolerance_m", self.tolerance_m, 0.01, "m")
+        require_in("settle.target_tolerance_m", self.target_tolerance_m, 0.02, "m")
+        require_in("settle.start_grace_s", self.start_grace_s, 10.0, "s")
 
 
 @dataclass(frozen=True)
