@@ -172,6 +172,24 @@ class EpisodeResult:
     history: list[CycleRecord] = field(default_factory=list)
     safety_events: dict[str, int] = field(default_factory=dict)  # event kind -> count
 
+    @classmethod
+    def reach(cls, seed, success, dist0, history, t0, goal, start_ee, **extra) -> EpisodeResult:
+        """A reach episode from its scored cycles (`history` without dwell cycles)."""
+        final = history[-1].distance_m if history else dist0
+        return cls(
+            task="reach",
+            seed=seed,
+            success=bool(success),
+            cycles=len(history),
+            final_distance_m=final,
+            initial_distance_m=dist0,
+            min_distance_m=min([dist0] + [h.distance_m for h in history]),
+            wall_s=time.monotonic() - t0,
+            goal=np.asarray(goal).tolist(),
+            start_ee=np.asarray(start_ee).tolist(),
+            **extra,
+        )
+
     def line(self) -> str:
         tag = "SUCCESS" if self.success else "fail"
         extra = f" subgoals {self.subgoals_reached}/3" if self.task == "pick-place" else ""
@@ -305,20 +323,18 @@ class SimEvaluator:
             record = _record(cycle + 1 + k, 0, result, after, self._ee(), before, event)
             record.dwell = True
             history.append(record)
-        return EpisodeResult(
-            task="reach",
-            seed=seed,
-            success=bool(success),
-            cycles=cycle,
-            final_distance_m=dist,
-            initial_distance_m=dist0,
-            min_distance_m=min([dist0] + [h.distance_m for h in scored]),
-            wall_s=time.monotonic() - t0,
-            goal=goal.tolist(),
-            start_ee=start_ee.tolist(),
-            history=history,
+        result = EpisodeResult.reach(
+            seed,
+            success,
+            dist0,
+            scored,
+            t0,
+            goal,
+            start_ee,
             safety_events=events_since(events_before, self.rig.event_counts()),
         )
+        result.history = history  # the dwell cycles too (calibration data)
+        return result
 
     def run_pick_place(self, seed: int, log=None) -> EpisodeResult:
         c = self.config

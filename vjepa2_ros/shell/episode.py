@@ -25,10 +25,8 @@ import numpy as np
 
 from vjepa2_ros import interfaces as names
 from vjepa2_ros.planning.input_gate import STAMP_EPS_S
+from vjepa2_ros.sim.rig import JOG_MAX_STEPS, jog_action
 
-JOG_STEP_M = 0.08  # under safety.max_translation_m
-JOG_TOLERANCE_M = 0.005
-JOG_MAX_STEPS = 20
 SAFE_HEIGHT_M = 0.30  # where the arm waits while the objects are re-placed
 SERVICE_TIMEOUT_S = 30.0
 MOTION_TIMEOUT_S = 30.0  # one jog step from publish to settle, on a loaded machine
@@ -322,15 +320,12 @@ class GraphEpisodeDriver:
 
     def jog_to(self, xyz, open_gripper: bool = False) -> None:
         target = np.asarray(xyz, dtype=np.float64)
-        gripper = -1.0 if open_gripper else 0.0
         for _ in range(JOG_MAX_STEPS):
             self.wait(lambda: self.s.ee_state is not None, 5.0, "robot state")
-            delta = target - self.s.ee_state[:3]
-            distance = float(np.linalg.norm(delta))
-            if distance < JOG_TOLERANCE_M:
+            action = jog_action(self.s.ee_state, target, open_gripper)
+            if action is None:
                 return
-            step = delta * min(1.0, JOG_STEP_M / distance)
-            event = self.execute(np.concatenate([step, np.zeros(3), [gripper]]))
+            event = self.execute(action)
             if event.startswith(("rejected", "refused")):
                 raise EpisodeError(f"jog to {target.round(3).tolist()} refused: {event}")
             time.sleep(0.05)  # the state stream catches up with the settled arm

@@ -175,17 +175,14 @@ def run_graph(args, cfg, seeds, log):
                 errors.append({"seed": seed, "error": str(exc)})
                 continue
             final = history[-1].distance_m if history else dist0
-            result = EpisodeResult(
-                task="reach",
-                seed=seed,
-                success=bool(final <= cfg.reach_success_m),
-                cycles=len(history),
-                final_distance_m=final,
-                initial_distance_m=dist0,
-                min_distance_m=min([dist0] + [h.distance_m for h in history]),
-                wall_s=time.monotonic() - t0,
-                goal=goal.tolist(),
-                start_ee=start_truth.tolist(),
+            result = EpisodeResult.reach(
+                seed,
+                final <= cfg.reach_success_m,
+                dist0,
+                history,
+                t0,
+                goal,
+                start_truth,
                 history=history,
             )
             results.append(result)

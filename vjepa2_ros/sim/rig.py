@@ -28,6 +28,17 @@ JOG_MAX_STEPS = 20
 SAFE_HEIGHT_M = 0.30  # above every object: where the arm waits while the scene is re-placed
 
 
+def jog_action(position, target, open_gripper: bool = False) -> np.ndarray | None:
+    """The next ordinary action (<= JOG_STEP_M) from `position` toward `target`, or None once
+    within JOG_TOLERANCE_M. Shared by the core rig and the graph-mode episode driver."""
+    delta = np.asarray(target, dtype=np.float64) - np.asarray(position, dtype=np.float64)[:3]
+    distance = float(np.linalg.norm(delta))
+    if distance < JOG_TOLERANCE_M:
+        return None
+    gripper = -1.0 if open_gripper else 0.0  # closedness delta: -1 opens fully
+    return np.concatenate([delta * min(1.0, JOG_STEP_M / distance), np.zeros(3), [gripper]])
+
+
 def episode_start(seed: int, start_min, start_max) -> np.ndarray:
     """The seeded start position of an episode's end effector (the hand keeps pointing down)."""
     return np.random.default_rng(10_000 + seed).uniform(start_min, start_max)
@@ -175,14 +186,11 @@ class SimRig:
         """Move the end effector to `xyz` with ordinary actions (<= JOG_STEP_M each)."""
         self.ensure_armed()
         target = np.asarray(xyz, dtype=np.float64)
-        gripper = -1.0 if open_gripper else 0.0  # closedness delta: -1 opens fully
         for _ in range(JOG_MAX_STEPS):
-            delta = target - self.state()[:3]
-            distance = float(np.linalg.norm(delta))
-            if distance < JOG_TOLERANCE_M:
+            action = jog_action(self.state(), target, open_gripper)
+            if action is None:
                 break
-            step = delta * min(1.0, JOG_STEP_M / distance)
-            event = self.execute(np.concatenate([step, np.zeros(3), [gripper]]))
+            event = self.execute(action)
             if event.startswith(("rejected", "refused")):
                 raise RuntimeError(f"sim rig: jog to {target.round(3).tolist()} refused: {event}")
         return self.state()
