@@ -127,8 +127,13 @@ def test_full_graph_plans_acts_and_stops_on_a_dead_camera(tmp_path, one_torch_th
         def received():
             return int(bridge.get("actions_executed", 0)) + int(bridge.get("actions_rejected", 0))
 
-        wait_for(lambda: received() >= len(actions) >= 10, 10, "bridge to catch up")
-        assert received() == len(actions) == planner.actions_published
+        # The bridge's counts arrive on its diagnostics (2 Hz, and at each change of state or
+        # event kind) while the planner keeps acting: poll until the three counts agree.
+        wait_for(
+            lambda: received() == len(actions) == planner.actions_published >= 10,
+            10,
+            "bridge, probe and planner to agree on the actions",
+        )
         assert bridge["actions_rejected"] == "0", bridge["safety_event"]
         # Receding horizon: every cycle after the first planned on a frame captured after the
         # arm settled from the previous action.
