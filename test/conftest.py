@@ -126,15 +126,24 @@ def ros():
         harness.shutdown()
 
 
+def shared_folder(name: str, what: str) -> Path:
+    """../shared/<name>, or skip the test saying so (fail in CI, which has ../shared)."""
+    folder = SHARED / name
+    if not folder.is_dir():
+        if os.environ.get("CI"):  # CI has ../shared: a missing folder there is a broken checkout
+            pytest.fail(f"{folder} not found: clone the project beside ../shared")
+        pytest.skip(
+            f"{what} live in ../shared/{name}, which this clone does not have ({folder}); "
+            "clone the project beside ../shared to run this test"
+        )
+    return folder
+
+
 @pytest.fixture(scope="session")
 def fixtures_dir() -> Path:
-    if not FIXTURES.is_dir():
-        if os.environ.get("CI"):  # CI has ../shared: a missing folder there is a broken checkout
-            pytest.fail(
-                f"shared fixtures not found at {FIXTURES}: clone the project beside ../shared"
-            )
-        pytest.skip(
-            f"the golden fixtures live in ../shared/fixtures, which this clone does not have "
-            f"({FIXTURES}); clone the project beside ../shared to run this test"
-        )
-    return FIXTURES
+    return shared_folder("fixtures", "the golden fixtures")
+
+
+@pytest.fixture(scope="session")
+def reference_dir() -> Path:
+    return shared_folder("reference", "the released checkpoint's key lists")

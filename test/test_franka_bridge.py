@@ -319,12 +319,18 @@ def test_gripper_closes_and_opens_from_action_values(bridge_factory):
     bridge, probe = bridge_factory()
     probe.wait_settled()
     probe.send([0, 0, 0, 0, 0, 0, 0.75])  # target closedness > close_threshold: grasp
-    probe.ros.wait_for(lambda: probe.ee()[6] > 0.9, 8, "gripper closed")
-    width = probe.joints[-1].position[7] * 2
-    assert width < 0.008
+    # Closedness (on ee_state) and finger width (on joint_states) are two topics: wait for both.
+    probe.ros.wait_for(
+        lambda: probe.ee()[6] > 0.9 and probe.joints[-1].position[7] * 2 < 0.008,
+        8,
+        "gripper closed (closedness > 0.9, width < 8 mm)",
+    )
     probe.send([0, 0, 0, 0, 0, 0, -0.75])
-    probe.ros.wait_for(lambda: probe.ee()[6] < 0.1, 8, "gripper opened")
-    assert probe.joints[-1].position[7] * 2 > 0.072
+    probe.ros.wait_for(
+        lambda: probe.ee()[6] < 0.1 and probe.joints[-1].position[7] * 2 > 0.072,
+        8,
+        "gripper opened (closedness < 0.1, width > 72 mm)",
+    )
     assert bridge.controller.actions_executed == 2
 
 

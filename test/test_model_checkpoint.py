@@ -22,8 +22,6 @@ from vjepa2_ros.model.config import ModelConfig
 from vjepa2_ros.model.presets import PRESETS, spec_from_name
 from vjepa2_ros.model.world_model import WorldModel
 
-REFERENCE = Path(__file__).resolve().parent.parent.parent / "shared" / "reference"
-
 
 def _read_tsv(path: Path) -> dict[str, tuple[int, ...]]:
     out = {}
@@ -34,9 +32,9 @@ def _read_tsv(path: Path) -> dict[str, tuple[int, ...]]:
     return out
 
 
-def test_vitg_preset_on_meta_has_released_keys_and_shapes():
-    want_enc = _read_tsv(REFERENCE / "vitg_encoder_keys.tsv")
-    want_pred = _read_tsv(REFERENCE / "ac_predictor_keys.tsv")
+def test_vitg_preset_on_meta_has_released_keys_and_shapes(reference_dir):
+    want_enc = _read_tsv(reference_dir / "vitg_encoder_keys.tsv")
+    want_pred = _read_tsv(reference_dir / "ac_predictor_keys.tsv")
     have = expected_shapes(PRESETS["vitg-ac"])
     assert have["encoder"] == want_enc
     assert have["predictor"] == want_pred

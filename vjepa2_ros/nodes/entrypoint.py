@@ -110,8 +110,17 @@ def spin_node(node_class, config_file: str, node_name: str, args=None):
         return
     default_discovery_range()
     stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):  # once: a second Ctrl-C during teardown waits
-        signal.signal(sig, lambda *_: stop.set())
+
+    def on_signal(*_) -> None:
+        # Once: the teardown runs to its end. ros2 launch sends its own SIGINT after the
+        # terminal's, and Python puts its own handlers back to "die" while the interpreter
+        # shuts down (torch and MuJoCo make that take a while): an ignored signal stays ignored.
+        stop.set()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_IGN)
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, on_signal)
     rclpy.init(args=argv, signal_handler_options=SignalHandlerOptions.NO)
     node = None
     status = 0
