@@ -301,6 +301,22 @@ def test_stop_during_home_answers_honestly():
     assert ctl.state is ArmState.STOPPED
 
 
+def test_disarm_during_home_interrupts_it_without_an_error_latch():
+    """franky answers a preempted homing with an error; the controller knows it asked for it."""
+    ctl, robot, clock, _ = make()
+    ctl.connect()
+    tick(ctl, clock)
+
+    def disarm_then_preempted():
+        assert ctl.arm(False).success
+        raise RobotError("homing failed: Move command preempted!")
+
+    robot.home_hook = disarm_then_preempted
+    home = ctl.home()
+    assert not home.success and home.message == "homing interrupted: disarmed (/franka/arm false)"
+    assert ctl.state is ArmState.DISARMED  # not error: nothing went wrong with the robot
+
+
 def test_home_refused_when_not_armed_and_reports_success_when_clean():
     ctl, robot, clock, _ = make(auto_arm=False)
     ctl.connect()

@@ -176,7 +176,8 @@ class ArmController:
         self._armed = False
         self._auto_arm_pending = config.auto_arm
         self._homing = False
-        self._stop_requests = 0  # stop() calls so far: a homing compares before and after
+        self._halts_asked = 0  # stop() and disarm halts so far: a homing compares before/after
+        self._halt_reason = ""  # why the newest of them was asked for
         self._connected_at = monotonic()
         self._created_at = monotonic()
         self._connect_error = ""
@@ -481,7 +482,7 @@ class ArmController:
 
     def stop(self, reason: str = "stopped: /franka/stop") -> Answer:
         """Latch `stopped` (also while disconnected) and halt the arm."""
-        self._stop_requests += 1  # before the halt: a homing it preempts knows why it ended
+        self._ask_halt("stopped (/franka/stop)")  # first: a homing it preempts knows why
         self._halt()  # first, before any lock: nothing may delay the halt
         with self._lock:
             already = self._latch
@@ -498,6 +499,10 @@ class ArmController:
             )
         prefix = f"{latched} (was already {already[0].value})" if already else "stopped"
         return Answer(True, f"{prefix}; actions are refused until /franka/recover and /franka/arm")
+
+    def _ask_halt(self, reason: str) -> None:
+        self._halt_reason = reason
+        self._halts_asked += 1
 
     def recover(self) -> Answer:
         """Clear the latch after libfranka's error recovery; the arm stays disarmed."""
@@ -534,6 +539,7 @@ class ArmController:
                 self._arm_now()
         if not on:
             if was:
+                self._ask_halt("disarmed (/franka/arm false)")
                 self._halt()
             self._log("info", "disarmed: actions are refused")
             return Answer(True, "disarmed: actions are refused until /franka/arm")
@@ -561,7 +567,7 @@ class ArmController:
                 )
                 return Answer(False, f"cannot home: the arm is {state.value}; {hint}")
             self._homing = True
-            stops_before = self._stop_requests
+            halts_before = self._halts_asked
             self.motion.commanded(None, None, self.clock())
         self._log("info", f"homing to {list(self.config.safety.home_joints)}")
         error = ""
@@ -577,8 +583,8 @@ class ArmController:
             latch = self._latch
         if latch is not None:
             return Answer(False, f"homing interrupted: {latch[0].value} ({latch[1]})")
-        if self._stop_requests != stops_before:  # preempted by a stop that is still latching
-            return Answer(False, "homing interrupted: stopped (/franka/stop)")
+        if self._halts_asked != halts_before:  # preempted by a stop (still latching) or disarm
+            return Answer(False, f"homing interrupted: {self._halt_reason}")
         if error:
             self._latch_as(ArmState.ERROR, error, "robot error")
             return Answer(False, error)
