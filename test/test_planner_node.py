@@ -84,12 +84,18 @@ def test_one_action_per_settled_observation_frozen_camera_and_pause(ros, tmp_pat
     def skipped_since(k, reason):
         return any(v and v["skipped"] == reason for v in diags[k:])
 
+    def planned_reports():
+        return [v for v in diags if v and not v["skipped"]]
+
     # Three lock-step cycles: each frame after the settle gives exactly one action.
     for k in range(3):
         ros.wait_for(lambda k=k: len(actions) == k, what="no extra action")
-        seen = len(diags)
         observe()
         ros.wait_for(lambda k=k: len(actions) == k + 1, 30, f"action {k + 1}")
+        # Its report is on diagnostics after the action: every report from here on comes from
+        # a later cycle (an earlier settle wait cannot be mistaken for this one).
+        ros.wait_for(lambda k=k: len(planned_reports()) == k + 1, 10, f"report {k + 1}")
+        seen = len(diags)
         # Until the bridge reports this action settled, nothing is planned, whatever arrives.
         observe()
         ros.wait_for(
@@ -102,10 +108,10 @@ def test_one_action_per_settled_observation_frozen_camera_and_pause(ros, tmp_pat
         a = msg_to_vector(msg, ACTION_NAMES)
         assert np.all(np.isfinite(a)) and np.all(np.abs(a[:3]) <= 0.05 + 1e-9)
         assert np.all(a[3:6] == 0.0)  # rotation is not planned by default
-    planned = [v for v in diags if v and not v["skipped"]]
+    planned = planned_reports()
     assert len(planned) == 3 and all(float(v["energy"]) > 0 for v in planned)
     assert {v["budget"] for v in planned} == {"tiny"}
-    assert len(cycles) == 3  # the typed cycle reports the goal server counts
+    ros.wait_for(lambda: len(cycles) == 3, 10, "three typed cycle reports (goal server input)")
 
     # The camera freezes: the last frame was captured before the last settle. No action, and
     # diagnostics say why, cycle after cycle.

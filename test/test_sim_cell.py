@@ -105,12 +105,15 @@ def test_seeds_randomise_objects_deterministically(cell):
         assert np.all(a[name][0][:2] >= lo) and np.all(a[name][0][:2] <= hi)
     assert np.linalg.norm(a["cup"][0][:2] - a["box"][0][:2]) >= cfg.min_separation
 
+    # The physics keeps running in real time after a reset: contact settles the objects by up to
+    # ~0.1 mm before the read (measured 0.05 mm). Seeds place them centimetres apart.
+    settle_m = 5e-4
     assert cell.reset(seed=3) == 3
     truth = cell.ground_truth()
-    np.testing.assert_allclose(truth["cup"][0], a["cup"][0], atol=1e-6)
-    np.testing.assert_allclose(truth["box"][0], a["box"][0], atol=1e-6)
+    np.testing.assert_allclose(truth["cup"][0], a["cup"][0], atol=settle_m)
+    np.testing.assert_allclose(truth["box"][0], a["box"][0], atol=settle_m)
     assert cell.reset() == 4  # no seed: the next one
-    np.testing.assert_allclose(cell.ground_truth()["cup"][0], c["cup"][0], atol=1e-6)
+    np.testing.assert_allclose(cell.ground_truth()["cup"][0], c["cup"][0], atol=settle_m)
     # A reset never moves the arm (its guards would see a teleport): still pointing down, open.
     state = cell.ee_state()
     assert state[6] == pytest.approx(0.0, abs=0.02)
