@@ -51,9 +51,10 @@ class RosHarness:
         self._thread = threading.Thread(target=self._spin, name="ros-test-executor", daemon=True)
         self._thread.start()
 
-    def _spin(self) -> None:
+    def _spin(self, executor=None) -> None:
+        executor = executor or self.executor
         while not self._stop.is_set() and self.context.ok():
-            self.executor.spin_once(timeout_sec=0.05)
+            executor.spin_once(timeout_sec=0.05)
 
     def node(self, name: str, **kwargs):
         """A plain rclpy Node in this context, spun by the background executor."""
@@ -74,12 +75,9 @@ class RosHarness:
 
         executor = make_executor(getattr(node, "executor_threads", 1), context=self.context)
         executor.add_node(node)
-
-        def spin() -> None:
-            while not self._stop.is_set() and self.context.ok():
-                executor.spin_once(timeout_sec=0.05)
-
-        thread = threading.Thread(target=spin, name=f"ros-test-{node.get_name()}", daemon=True)
+        thread = threading.Thread(
+            target=self._spin, args=(executor,), name=f"ros-test-{node.get_name()}", daemon=True
+        )
         thread.start()
         self._alone.append((node, executor, thread))
         return node

@@ -3,8 +3,10 @@ with vjepa2_ros/interfaces.py."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
+import pytest
 import yaml
 
 from vjepa2_ros import interfaces as names
@@ -45,10 +47,6 @@ def test_recorded_topics_are_the_interface_names():
 
 
 def test_end_effector_tf_in_the_robot_frame():
-    import math
-
-    import pytest
-
     pytest.importorskip(
         "tf2_msgs", reason="tf2_msgs is not on PyPI: the bridge's /tf is checked in a ROS 2 install"
     )

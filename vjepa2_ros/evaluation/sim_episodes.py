@@ -173,17 +173,20 @@ class EpisodeResult:
     safety_events: dict[str, int] = field(default_factory=dict)  # event kind -> count
 
     @classmethod
-    def reach(cls, seed, success, dist0, history, t0, goal, start_ee, **extra) -> EpisodeResult:
-        """A reach episode from its scored cycles (`history` without dwell cycles)."""
-        final = history[-1].distance_m if history else dist0
+    def reach(
+        cls, seed, success, dist0, scored, t0, goal, start_ee, history=None, **extra
+    ) -> EpisodeResult:
+        """A reach episode measured on its scored cycles; `history` (default: `scored`) may
+        add the unscored dwell cycles kept as calibration data."""
         return cls(
             task="reach",
             seed=seed,
             success=bool(success),
-            cycles=len(history),
-            final_distance_m=final,
+            cycles=len(scored),
+            final_distance_m=scored[-1].distance_m if scored else dist0,
             initial_distance_m=dist0,
-            min_distance_m=min([dist0] + [h.distance_m for h in history]),
+            min_distance_m=min([dist0] + [h.distance_m for h in scored]),
+            history=list(scored) if history is None else history,
             wall_s=time.monotonic() - t0,
             goal=np.asarray(goal).tolist(),
             start_ee=np.asarray(start_ee).tolist(),
@@ -323,7 +326,7 @@ class SimEvaluator:
             record = _record(cycle + 1 + k, 0, result, after, self._ee(), before, event)
             record.dwell = True
             history.append(record)
-        result = EpisodeResult.reach(
+        return EpisodeResult.reach(
             seed,
             success,
             dist0,
@@ -331,10 +334,9 @@ class SimEvaluator:
             t0,
             goal,
             start_ee,
+            history=history,  # with the dwell cycles (calibration data)
             safety_events=events_since(events_before, self.rig.event_counts()),
         )
-        result.history = history  # the dwell cycles too (calibration data)
-        return result
 
     def run_pick_place(self, seed: int, log=None) -> EpisodeResult:
         c = self.config

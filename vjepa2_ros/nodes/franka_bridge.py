@@ -76,7 +76,7 @@ class FrankaBridgeNode(Node):
         cfg = self.config
         self.controller = ArmController(cfg, clock=self._now, log=self._log)
         self._gate = CallbackGate()  # destroy_node waits for callbacks in flight
-        self._published: tuple | None = None  # (state, motion) last sent on the latched topics
+        self._published: tuple | None = None  # (state, motion, event kind) last published
 
         qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
         self.pub_state = self.create_publisher(JointState, names.EE_STATE, qos)

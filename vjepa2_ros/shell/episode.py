@@ -25,9 +25,8 @@ import numpy as np
 
 from vjepa2_ros import interfaces as names
 from vjepa2_ros.planning.input_gate import STAMP_EPS_S
-from vjepa2_ros.sim.rig import JOG_MAX_STEPS, jog_action
+from vjepa2_ros.sim.rig import JOG_MAX_STEPS, SAFE_HEIGHT_M, jog_action
 
-SAFE_HEIGHT_M = 0.30  # where the arm waits while the objects are re-placed
 SERVICE_TIMEOUT_S = 30.0
 MOTION_TIMEOUT_S = 30.0  # one jog step from publish to settle, on a loaded machine
 

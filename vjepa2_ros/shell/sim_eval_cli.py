@@ -183,7 +183,6 @@ def run_graph(args, cfg, seeds, log):
                 t0,
                 goal,
                 start_truth,
-                history=history,
             )
             results.append(result)
             print(result.line(), flush=True)
