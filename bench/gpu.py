@@ -59,7 +59,7 @@ from vjepa2_ros.model.world_model import WorldModel, normalize_reps
 from vjepa2_ros.planning.budgets import load_budget
 from vjepa2_ros.planning.cem import CEMConfig, CEMPlanner
 from vjepa2_ros.planning.fast_rollout import RolloutEngine
-from vjepa2_ros.planning.pose import apply_action
+from vjepa2_ros.pose.tensors import apply_action
 from vjepa2_ros.planning.rollout import rollout_energies
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -29,7 +29,7 @@ from vjepa2_ros.model.presets import ModelSpec, spec_from_name
 from vjepa2_ros.model.world_model import WorldModel
 from vjepa2_ros.planning.budgets import load_budget
 from vjepa2_ros.planning.cem import CEMConfig, CEMPlanner
-from vjepa2_ros.planning.pose import apply_action
+from vjepa2_ros.pose.tensors import apply_action
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 STATE = np.array([0.58, 0.0, 0.25, -3.07, 0.03, -1.91, 0.0])

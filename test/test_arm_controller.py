@@ -327,7 +327,7 @@ def test_home_refused_when_not_armed_and_reports_success_when_clean():
 
 
 def test_orientation_limit_rejects_turning_the_hand_further_out():
-    from vjepa2_ros.robot.pose import tilt_and_twist
+    from vjepa2_ros.pose.arrays import tilt_and_twist
 
     ctl, robot, clock, _ = make(max_tilt_rad=0.6)
     ctl.connect()

@@ -18,7 +18,7 @@ from vjepa2_ros.config import ConfigError
 from vjepa2_ros.planning.budgets import budget_names, load_budget
 from vjepa2_ros.planning.cem import CEMConfig, CEMPlanner
 from vjepa2_ros.planning.config import PlannerConfig
-from vjepa2_ros.planning.pose import apply_action
+from vjepa2_ros.pose.tensors import apply_action
 
 TOKENS, CHANNELS = 4, 8
 STATE_NOW = np.array([0.45, -0.05, 0.30, 3.1, 0.05, -0.2, 0.2])

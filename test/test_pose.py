@@ -1,4 +1,5 @@
-"""Vectorised pose math agrees with scipy's extrinsic xyz Euler convention."""
+"""The pose convention's two faces (vjepa2_ros.pose: torch tensors, numpy arrays) agree with
+scipy's extrinsic xyz Euler convention and with each other."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import numpy as np
 import torch
 from scipy.spatial.transform import Rotation
 
-from vjepa2_ros.planning.pose import (
+from vjepa2_ros.pose.tensors import (
     action_between,
     apply_action,
     euler_xyz_to_matrix,
@@ -59,7 +60,7 @@ def test_apply_action_broadcasts_and_matches_scipy():
 
 def test_bridge_and_model_agree_on_the_action_convention():
     """The bridge (numpy, safety filter) and the world model (torch) apply an action alike."""
-    from vjepa2_ros.robot.pose import apply_delta
+    from vjepa2_ros.pose.arrays import apply_delta
 
     rng = np.random.default_rng(3)
     states = np.concatenate(
@@ -75,3 +76,17 @@ def test_bridge_and_model_agree_on_the_action_convention():
         r_bridge = Rotation.from_euler("xyz", bridge_next[3:6]).as_matrix()
         r_model = Rotation.from_euler("xyz", m[3:6]).as_matrix()
         np.testing.assert_allclose(r_bridge, r_model, atol=1e-9)
+
+
+def test_mujoco_quaternions_become_states_in_the_same_convention():
+    """The sim's w-first quaternions map to the state whose pose_to_matrix is that rotation."""
+    from vjepa2_ros.pose.arrays import matrix_to_pose, pose_to_matrix, state_from_quaternion
+
+    rng = np.random.default_rng(5)
+    for rot in Rotation.random(16, random_state=7):
+        x, y, z, w = rot.as_quat()
+        pos = rng.uniform(-1, 1, 3)
+        state = state_from_quaternion(pos, [w, x, y, z], 0.25)
+        assert state.shape == (7,) and state[6] == 0.25
+        np.testing.assert_allclose(pose_to_matrix(state[:6])[:3, :3], rot.as_matrix(), atol=1e-12)
+        np.testing.assert_allclose(matrix_to_pose(pose_to_matrix(state[:6])), state[:6], atol=1e-9)

@@ -15,7 +15,7 @@ from vjepa2_ros.robot.gripper import (
     GripperHysteresis,
     closedness_from_width,
 )
-from vjepa2_ros.robot.pose import apply_delta, matrix_to_pose, pose_to_matrix, rotation_angle
+from vjepa2_ros.pose.arrays import apply_delta, matrix_to_pose, pose_to_matrix, rotation_angle
 from vjepa2_ros.robot.safety import SafetyConfig, SafetyFilter
 from vjepa2_ros.robot.state_monitor import ReadFailure, StateMonitor
 

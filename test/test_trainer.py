@@ -12,7 +12,7 @@ import torch
 from vjepa2_ros.config import ConfigError
 from vjepa2_ros.data.episodes import Episode
 from vjepa2_ros.model.presets import PRESETS, EncoderSize, PredictorSize
-from vjepa2_ros.planning.pose import action_between
+from vjepa2_ros.pose.tensors import action_between
 from vjepa2_ros.train.trainer import TrainConfig, Trainer, load_train_config, lr_at
 
 # The small preset's layout at a tiny size: 32 px -> 4 tokens per frame, one block each.

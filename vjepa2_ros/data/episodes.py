@@ -22,7 +22,7 @@ import torch
 
 from vjepa2_ros.config import require
 from vjepa2_ros.data.messages import ACTION_NAMES, STATE_NAMES, msg_to_vector, rgb_from_image
-from vjepa2_ros.planning.pose import action_between
+from vjepa2_ros.pose.tensors import action_between
 
 IMAGE_TOPIC = "/camera/image_raw"
 STATE_TOPIC = "/franka/ee_state"

@@ -104,7 +104,7 @@ def pose_to_msg(state, stamp, frame_id: str):
     """[x y z roll pitch yaw ...] -> geometry_msgs/PoseStamped."""
     from geometry_msgs.msg import PoseStamped
 
-    from vjepa2_ros.robot.pose import quaternion_xyzw
+    from vjepa2_ros.pose.arrays import quaternion_xyzw
 
     msg = PoseStamped()
     msg.header.stamp, msg.header.frame_id = stamp, frame_id
@@ -163,7 +163,7 @@ def ee_transform(state, stamp, parent: str, child: str):
     from geometry_msgs.msg import TransformStamped
     from tf2_msgs.msg import TFMessage
 
-    from vjepa2_ros.robot.pose import quaternion_xyzw
+    from vjepa2_ros.pose.arrays import quaternion_xyzw
 
     t = TransformStamped()
     t.header.stamp, t.header.frame_id, t.child_frame_id = stamp, parent, child

@@ -191,7 +191,7 @@ class CEMPlanner:
     """Latent-space CEM over a world model with `predict(z_ctx, actions, states)`.
 
     `apply_action(state[..., 7], action[..., 7])` advances states between horizon steps
-    (default: vjepa2_ros.planning.pose.apply_action). Not thread-safe: one planner per caller.
+    (default: vjepa2_ros.pose.tensors.apply_action). Not thread-safe: one planner per caller.
     """
 
     def __init__(

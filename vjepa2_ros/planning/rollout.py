@@ -23,8 +23,8 @@ ApplyAction = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 def default_apply_action() -> ApplyAction:
-    """The package's pose math (vjepa2_ros.planning.pose.apply_action), imported on first use."""
-    from vjepa2_ros.planning.pose import apply_action
+    """The package's pose math (vjepa2_ros.pose.tensors.apply_action), imported on first use."""
+    from vjepa2_ros.pose.tensors import apply_action
 
     return apply_action
 
@@ -145,6 +145,6 @@ def candidates_per_chunk(
 
 def imagine_step(world_model, z_ctx: torch.Tensor, actions: torch.Tensor, states: torch.Tensor):
     """One imagined step for a batch: (next latent [B, N, D], next state [B, 7])."""
-    from vjepa2_ros.planning.pose import apply_action
+    from vjepa2_ros.pose.tensors import apply_action
 
     return world_model.predict(z_ctx, actions, states), apply_action(states[:, -1], actions[:, -1])

@@ -16,7 +16,7 @@ from typing import Literal
 import numpy as np
 
 from vjepa2_ros.config import require
-from vjepa2_ros.robot.pose import apply_delta, rotation_angle, tilt_and_twist
+from vjepa2_ros.pose.arrays import apply_delta, rotation_angle, tilt_and_twist
 
 ORIENTATION_EPS_RAD = 1e-6  # turning back towards the limits is always allowed
 ACTION_SIZE = 7  # dx dy dz droll dpitch dyaw dgripper

@@ -1,13 +1,15 @@
 """End-effector conventions and inverse kinematics on the MuJoCo model (for goal images).
 
-The end-effector pose is franky's TCP (the `ee_site` on the hand). Model conventions (DROID):
-[x y z roll pitch yaw gripper] with extrinsic xyz Euler angles and gripper closedness in [0, 1].
+The end-effector pose is franky's TCP (the `ee_site` on the hand); the state convention is
+vjepa2_ros.pose's. The gripper's width <-> closedness map lives here (the hand's geometry).
 """
 
 from __future__ import annotations
 
 import numpy as np
 from scipy.spatial.transform import Rotation
+
+from vjepa2_ros.pose.arrays import pose_to_matrix, state_from_quaternion
 
 HAND_MAX_WIDTH = 0.08  # Franka Hand, metres (franky_sim.FRANKA_HAND_MAX_WIDTH)
 
@@ -24,9 +26,7 @@ def width_from_closedness(closedness: float) -> float:
 
 def pose_to_state(pos, quat_wxyz, width: float) -> np.ndarray:
     """(position, w-first quaternion, gripper width) -> [x y z roll pitch yaw closedness]."""
-    w, x, y, z = quat_wxyz
-    rpy = Rotation.from_quat([x, y, z, w]).as_euler("xyz")
-    return np.concatenate([np.asarray(pos, float), rpy, [closedness_from_width(width)]])
+    return state_from_quaternion(pos, quat_wxyz, closedness_from_width(width))
 
 
 def solve_ik(model, data, site_id: int, joint_ids, target_pos, target_rot, iters: int = 200):
@@ -110,7 +110,7 @@ class ArmKinematics:
             raise ValueError(
                 f"arm_pose must be 6 finite numbers [x y z roll pitch yaw], got {arm_pose}"
             )
-        rot = Rotation.from_euler("xyz", arm_pose[3:]).as_matrix()
+        rot = pose_to_matrix(arm_pose)[:3, :3]
         pos_err, rot_err = solve_ik(self.model, data, self.site, self.arm_joints, arm_pose[:3], rot)
         if pos_err > IK_TOLERANCE_M or rot_err > IK_TOLERANCE_RAD:
             raise ValueError(

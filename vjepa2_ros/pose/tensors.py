@@ -1,9 +1,7 @@
-"""End-effector pose math in the model's conventions, vectorised in torch.
+"""The pose convention (vjepa2_ros.pose) in torch, vectorised for CEM rollouts.
 
-State [x y z roll pitch yaw gripper] with extrinsic xyz Euler angles (scipy "xyz"); an action
-[dx dy dz drx dry drz dgripper] moves xyz additively and rotates by R_delta on the left
-(R_next = R_delta @ R_now). Everything broadcasts over leading dims so a CEM rollout of
-thousands of candidates is one call; scipy is only used by the tests to check these numbers.
+Everything broadcasts over leading dims, so thousands of candidates are one call; scipy is only
+used by the tests to check these numbers.
 """
 
 from __future__ import annotations

@@ -1,8 +1,6 @@
-"""End-effector pose <-> the model's state vector, in numpy (no torch, no rclpy).
+"""The pose convention (vjepa2_ros.pose) in numpy/scipy: single poses, no torch, no rclpy.
 
-State convention (VJEPA2_AC.md): [x, y, z, roll, pitch, yaw] with extrinsic xyz Euler angles
-(scipy "xyz"), base frame, metres and radians. An action's rotation delta is R_delta with
-R_next = R_delta @ R_now, also as xyz Euler angles; its translation is added in the base frame.
+Used by the robot's safety filter and backend, the sim and the ROS message conversions.
 """
 
 from __future__ import annotations
@@ -60,3 +58,10 @@ def tilt_and_twist(reference_rpy, rpy) -> tuple[float, float]:
     twist = float(2.0 * np.arctan2(z, w))
     twist = (twist + np.pi) % (2 * np.pi) - np.pi
     return tilt, twist
+
+
+def state_from_quaternion(pos, quat_wxyz, closedness: float) -> np.ndarray:
+    """(position, w-first quaternion as MuJoCo writes it, gripper closedness) -> a state [7]."""
+    w, x, y, z = quat_wxyz
+    rpy = Rotation.from_quat([x, y, z, w]).as_euler("xyz")
+    return np.concatenate([np.asarray(pos, dtype=np.float64), rpy, [closedness]])
