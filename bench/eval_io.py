@@ -20,6 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "test"))
 
 from test_eval import T0, S, _bridge, _image, _planner, _pose, _vector
 
+from vjepa2_ros import interfaces as names
 from vjepa2_ros.data import topics as T
 from vjepa2_ros.data.bag import BagWriter, read_bag, typestore
 from vjepa2_ros.evaluation.episodes import EVAL_READ_TOPICS, REQUIRED_TOPICS, evaluate_bag
@@ -46,18 +47,18 @@ def main() -> None:
         with BagWriter(bag_path, flush_period_s=1.0) as w:
             for topic in T.EVAL_TOPICS:
                 w.add_topic(topic, T.EVAL_TOPICS[topic])
-            w.write_msg(T.GOAL_INDEX, T0, store.types["std_msgs/msg/Int32"](data=0))
+            w.write_msg(names.GOAL_INDEX, T0, store.types["std_msgs/msg/Int32"](data=0))
             for i in range(args.frames):
                 t = T0 + i * S // 30
-                w.write(T.CAMERA, t, frame)
+                w.write(names.CAMERA_IMAGE, t, frame)
                 if i % 3 == 0:
                     k = i // 3
-                    w.write_msg(T.PLANNER_DIAGNOSTICS, t, _planner(t, k, 0, 1.0 / (k + 1), 90))
-                    w.write_msg(T.ACTION, t, _vector(t, ACTION_NAMES, [0.01] * 7))
-                    w.write_msg(T.EE_STATE, t, _vector(t, STATE_NAMES, [0.5] * 7))
-                    w.write_msg(T.BRIDGE_DIAGNOSTICS, t, _bridge(t, "", k, 0))
-                    w.write_msg(T.GROUND_TRUTH, t, _vector(t, *_pose("ee", (0.5, 0, 0.3))))
-            w.write_msg(T.GOAL_TRUTH, T0, _vector(T0, *_pose("ee", (0.5, 0, 0.3))))
+                    w.write_msg(names.PLANNER_DIAGNOSTICS, t, _planner(t, k, 0, 1.0 / (k + 1), 90))
+                    w.write_msg(names.ACTION, t, _vector(t, ACTION_NAMES, [0.01] * 7))
+                    w.write_msg(names.EE_STATE, t, _vector(t, STATE_NAMES, [0.5] * 7))
+                    w.write_msg(names.DIAGNOSTICS, t, _bridge(t, "", k, 0))
+                    w.write_msg(names.SIM_GROUND_TRUTH, t, _vector(t, *_pose("ee", (0.5, 0, 0.3))))
+            w.write_msg(names.SIM_GOAL_TRUTH, T0, _vector(T0, *_pose("ee", (0.5, 0, 0.3))))
         t_write = time.perf_counter() - t_start
         size_mb = sum(p.stat().st_size for p in bag_path.iterdir()) / 1e6
         t0 = time.perf_counter()

@@ -59,8 +59,8 @@ from vjepa2_ros.model.world_model import WorldModel, normalize_reps
 from vjepa2_ros.planning.budgets import load_budget
 from vjepa2_ros.planning.cem import CEMConfig, CEMPlanner
 from vjepa2_ros.planning.fast_rollout import RolloutEngine
-from vjepa2_ros.pose.tensors import apply_action
 from vjepa2_ros.planning.rollout import rollout_energies
+from vjepa2_ros.pose.tensors import apply_action
 
 ROOT = Path(__file__).resolve().parent.parent
 STATE = np.array([0.55, 0.0, 0.35, -3.1, 0.0, 0.0, 0.0], dtype=np.float32)

@@ -29,7 +29,7 @@ def main() -> None:
     from rclpy.qos import QoSProfile, ReliabilityPolicy
     from sensor_msgs.msg import Image
 
-    from vjepa2_ros.data import topics as T
+    from vjepa2_ros import interfaces as names
     from vjepa2_ros.data.bag import read_bag
     from vjepa2_ros.nodes.conversions import image_from_array
     from vjepa2_ros.nodes.recorder import RecorderNode
@@ -45,11 +45,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         recorder = RecorderNode(
             context=ctx,
-            parameter_overrides={"output_dir": tmp, "bag_name": "b", "topics": [T.CAMERA]},
+            parameter_overrides={
+                "output_dir": tmp,
+                "bag_name": "b",
+                "topics": [names.CAMERA_IMAGE],
+            },
         )
         talker = Node("bench_camera", context=ctx)
         pub = talker.create_publisher(
-            Image, T.CAMERA, QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
+            Image, names.CAMERA_IMAGE, QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
         )
         for node in (recorder, talker):
             executor.add_node(node)
@@ -65,12 +69,15 @@ def main() -> None:
             if args.hz > 0:
                 time.sleep(max(0.0, t0 + (i + 1) / args.hz - time.perf_counter()))
         deadline = time.perf_counter() + 10
-        while recorder.counts.get(T.CAMERA, 0) < args.frames and time.perf_counter() < deadline:
+        while (
+            recorder.counts.get(names.CAMERA_IMAGE, 0) < args.frames
+            and time.perf_counter() < deadline
+        ):
             time.sleep(0.01)
         elapsed = time.perf_counter() - t0
-        got = recorder.counts.get(T.CAMERA, 0)
+        got = recorder.counts.get(names.CAMERA_IMAGE, 0)
         recorder.close()
-        on_disk = len(read_bag(Path(tmp) / "b").messages[T.CAMERA])
+        on_disk = len(read_bag(Path(tmp) / "b").messages[names.CAMERA_IMAGE])
         executor.shutdown()
         rclpy.shutdown(context=ctx)
     mb = args.frames * pixels.nbytes / 1e6

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from vjepa2_ros import interfaces as names
 from vjepa2_ros.data import topics as T
 from vjepa2_ros.data.bag import BagWriter, typestore
 from vjepa2_ros.evaluation.cli import main
@@ -26,11 +27,11 @@ def _header(t_ns: int):
     return TY["std_msgs/msg/Header"](stamp=stamp, frame_id="")
 
 
-def _vector(t_ns: int, names, values):
+def _vector(t_ns: int, fields, values):
     empty = np.zeros(0, dtype=np.float64)
     return TY["sensor_msgs/msg/JointState"](
         header=_header(t_ns),
-        name=list(names),
+        name=list(fields),
         position=np.asarray(values, dtype=np.float64),
         velocity=empty,
         effort=empty,
@@ -100,7 +101,7 @@ def write_reach_bag(path: Path) -> None:
 
     Int32 = TY["std_msgs/msg/Int32"]
     for sec, index in ((0, 0), (10, 1), (20, -1)):
-        at(T.GOAL_INDEX, sec, lambda t, i=index: Int32(data=i))
+        at(names.GOAL_INDEX, sec, lambda t, i=index: Int32(data=i))
     for sec, cyc, sg, energy, lat in (
         (1, 0, 0, 0.9, 100),
         (2, 1, 0, 0.7, 200),
@@ -109,27 +110,27 @@ def write_reach_bag(path: Path) -> None:
         (11, 5, 1, 0.6, 150),
         (12, 6, 1, 0.2, 250),
     ):
-        at(T.PLANNER_DIAGNOSTICS, sec, lambda t, a=(cyc, sg, energy, lat): _planner(t, *a))
-    at(T.PLANNER_DIAGNOSTICS, 5, lambda t: _planner(t, 4, 0, 9.9, 999, skipped="no latent"))
+        at(names.PLANNER_DIAGNOSTICS, sec, lambda t, a=(cyc, sg, energy, lat): _planner(t, *a))
+    at(names.PLANNER_DIAGNOSTICS, 5, lambda t: _planner(t, 4, 0, 9.9, 999, skipped="no latent"))
     for sec in [1, 2, 3, 4, 5, 11, 12, 13, 14, 15, 16, 17, 18]:
-        at(T.ACTION, sec, lambda t: _vector(t, _ACTION, [0] * 7))
+        at(names.ACTION, sec, lambda t: _vector(t, _ACTION, [0] * 7))
     for sec, event, ex, rej in (
         (3, "clipped: workspace", 3, 0),
         (3.5, "clipped: workspace", 3, 0),  # periodic repeat: the same event
         (12, "rejected: nan", 9, 1),
         (13, "", 10, 1),
     ):
-        at(T.BRIDGE_DIAGNOSTICS, sec, lambda t, a=(event, ex, rej): _bridge(t, *a))
-    at(T.GOAL_TRUTH, 0.5, lambda t: _vector(t, *_pose("ee", (0.5, 0.0, 0.3))))
-    at(T.GOAL_TRUTH, 10.5, lambda t: _vector(t, *_pose("ee", (0.5, 0.2, 0.3))))
-    at(T.GROUND_TRUTH, 9, lambda t: _vector(t, *_pose("ee", (0.51, 0.0, 0.3))))
-    at(T.GROUND_TRUTH, 19.5, lambda t: _vector(t, *_pose("ee", (0.5, 0.16, 0.3))))
+        at(names.DIAGNOSTICS, sec, lambda t, a=(event, ex, rej): _bridge(t, *a))
+    at(names.SIM_GOAL_TRUTH, 0.5, lambda t: _vector(t, *_pose("ee", (0.5, 0.0, 0.3))))
+    at(names.SIM_GOAL_TRUTH, 10.5, lambda t: _vector(t, *_pose("ee", (0.5, 0.2, 0.3))))
+    at(names.SIM_GROUND_TRUTH, 9, lambda t: _vector(t, *_pose("ee", (0.51, 0.0, 0.3))))
+    at(names.SIM_GROUND_TRUTH, 19.5, lambda t: _vector(t, *_pose("ee", (0.5, 0.16, 0.3))))
     for sec, x, y in ((0.1, 0.4, -0.1), (5, 0.5, 0.0), (15, 0.5, 0.16)):
-        at(T.EE_STATE, sec, lambda t, p=(x, y): _vector(t, _STATE, [*p, 0.3, 0, 0, 0, 0]))
-    at(T.GOAL_IMAGE, 0.2, lambda t: _image(t, (0, 255, 0)))
-    at(T.GOAL_IMAGE, 10.2, lambda t: _image(t, (0, 0, 255)))
-    at(T.CAMERA, 9.5, lambda t: _image(t, (255, 0, 0)))
-    at(T.CAMERA, 19, lambda t: _image(t, (255, 255, 255)))
+        at(names.EE_STATE, sec, lambda t, p=(x, y): _vector(t, _STATE, [*p, 0.3, 0, 0, 0, 0]))
+    at(names.GOAL_IMAGE, 0.2, lambda t: _image(t, (0, 255, 0)))
+    at(names.GOAL_IMAGE, 10.2, lambda t: _image(t, (0, 0, 255)))
+    at(names.CAMERA_IMAGE, 9.5, lambda t: _image(t, (255, 0, 0)))
+    at(names.CAMERA_IMAGE, 19, lambda t: _image(t, (255, 255, 255)))
     _write(path, msgs)
 
 
@@ -140,22 +141,22 @@ def write_place_bag(path: Path, cup_xyz, latencies) -> None:
     def at(topic, seconds, make):
         msgs.append((topic, seconds, make(T0 + int(seconds * S))))
 
-    at(T.GOAL_INDEX, 0, lambda t: TY["std_msgs/msg/Int32"](data=0))
+    at(names.GOAL_INDEX, 0, lambda t: TY["std_msgs/msg/Int32"](data=0))
     for k, lat in enumerate(latencies):
-        at(T.PLANNER_DIAGNOSTICS, 1 + k, lambda t, a=(k, lat): _planner(t, a[0], 0, 0.3, a[1]))
-        at(T.ACTION, 1 + k, lambda t: _vector(t, _ACTION, [0] * 7))
+        at(names.PLANNER_DIAGNOSTICS, 1 + k, lambda t, a=(k, lat): _planner(t, a[0], 0, 0.3, a[1]))
+        at(names.ACTION, 1 + k, lambda t: _vector(t, _ACTION, [0] * 7))
     target = _pose("cup", (0.4, 0.1, 0.05))
-    at(T.GOAL_TRUTH, 0.5, lambda t: _vector(t, *target))
-    names, values = _pose("cup", cup_xyz)
-    ee_names, ee_values = _pose("ee", (0.0, 0.0, 0.5))
-    at(T.GROUND_TRUTH, 4, lambda t: _vector(t, names + ee_names, values + ee_values))
+    at(names.SIM_GOAL_TRUTH, 0.5, lambda t: _vector(t, *target))
+    cup_fields, values = _pose("cup", cup_xyz)
+    ee_fields, ee_values = _pose("ee", (0.0, 0.0, 0.5))
+    at(names.SIM_GROUND_TRUTH, 4, lambda t: _vector(t, cup_fields + ee_fields, values + ee_values))
     _write(path, msgs)
 
 
 def _write(path: Path, msgs) -> None:
     with BagWriter(path) as writer:
         for topic in dict.fromkeys(m[0] for m in msgs):
-            writer.add_topic(topic, T.EVAL_TOPICS[topic], latched=topic == T.GOAL_INDEX)
+            writer.add_topic(topic, T.EVAL_TOPICS[topic], latched=topic == names.GOAL_INDEX)
         for topic, seconds, msg in sorted(msgs, key=lambda m: m[1]):
             writer.write_msg(topic, T0 + int(seconds * S), msg)
 
@@ -235,8 +236,8 @@ def test_frames_plot_shows_goal_and_final_frame_per_subgoal(reach_bag):
     from vjepa2_ros.evaluation.report import _frame_at
 
     episode = evaluate_bag(read_bag(reach_bag))
-    goals = episode.bag.messages[T.GOAL_IMAGE]
-    frames = episode.bag.messages[T.CAMERA]
+    goals = episode.bag.messages[names.GOAL_IMAGE]
+    frames = episode.bag.messages[names.CAMERA_IMAGE]
     picks = [
         (_frame_at(goals, s.end_ns)[0, 0].tolist(), _frame_at(frames, s.end_ns)[0, 0].tolist())
         for s in episode.segments
@@ -279,7 +280,7 @@ def _assert_fails(argv, tmp_path, capsys, *needles):
 
 def test_empty_bag_is_reported_and_nothing_written(tmp_path, capsys):
     with BagWriter(tmp_path / "empty") as writer:
-        writer.add_topic(T.ACTION, T.EVAL_TOPICS[T.ACTION])
+        writer.add_topic(names.ACTION, T.EVAL_TOPICS[names.ACTION])
     _assert_fails([str(tmp_path / "empty")], tmp_path, capsys, "empty", "holds no messages")
 
 

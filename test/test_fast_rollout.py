@@ -20,8 +20,8 @@ from vjepa2_ros.model.world_model import WorldModel, normalize_reps
 from vjepa2_ros.planning.cem import CEMConfig, CEMPlanner
 from vjepa2_ros.planning.config import PlannerConfig
 from vjepa2_ros.planning.fast_rollout import RolloutEngine, engine_for
-from vjepa2_ros.pose.tensors import apply_action
 from vjepa2_ros.planning.rollout import rollout_energies
+from vjepa2_ros.pose.tensors import apply_action
 
 STATE = np.array([0.55, 0.02, 0.40, -3.1, 0.0, 0.0, 0.0], dtype=np.float32)
 

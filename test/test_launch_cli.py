@@ -149,7 +149,7 @@ def test_rviz_without_rviz2_starts_nothing_and_says_why(tmp_path):
 
 
 def test_record_without_rosbag2_writes_a_readable_bag_with_the_package_recorder(tmp_path):
-    from vjepa2_ros.data import topics as T
+    from vjepa2_ros import interfaces as names
     from vjepa2_ros.data.bag import read_bag
 
     launch = Launch(tmp_path, "use_sim:=true", "record:=true", f"record_dir:={tmp_path / 'runs'}")
@@ -158,7 +158,9 @@ def test_record_without_rosbag2_writes_a_readable_bag_with_the_package_recorder(
             lambda: "recording with vjepa2-record" in launch.text(), 120, "recorder fallback"
         )
         launch.wait_for(
-            lambda: f"[recorder]: recording {T.CAMERA} " in launch.text(), 120, "camera recorded"
+            lambda: f"[recorder]: recording {names.CAMERA_IMAGE} " in launch.text(),
+            120,
+            "camera recorded",
         )
         launch.wait_for(
             lambda: any((tmp_path / "runs").glob("vjepa2_*/*.mcap")), 120, "a bag being written"
@@ -169,5 +171,9 @@ def test_record_without_rosbag2_writes_a_readable_bag_with_the_package_recorder(
     finally:
         launch.finish()
     (bag,) = (tmp_path / "runs").glob("vjepa2_*")
-    data = read_bag(bag, topics=[T.CAMERA, T.EE_STATE], required=[T.CAMERA, T.EE_STATE])
-    assert data.messages[T.CAMERA] and data.messages[T.EE_STATE]
+    data = read_bag(
+        bag,
+        topics=[names.CAMERA_IMAGE, names.EE_STATE],
+        required=[names.CAMERA_IMAGE, names.EE_STATE],
+    )
+    assert data.messages[names.CAMERA_IMAGE] and data.messages[names.EE_STATE]

@@ -10,8 +10,8 @@ from vjepa2_ros.model.predictor import block_causal_mask
 from vjepa2_ros.model.preprocess import preprocess_frames
 from vjepa2_ros.model.presets import EncoderSize, ModelSpec, PredictorSize
 from vjepa2_ros.model.world_model import WorldModel, normalize_reps
-from vjepa2_ros.pose.tensors import action_between, apply_action
 from vjepa2_ros.planning.rollout import imagine_step
+from vjepa2_ros.pose.tensors import action_between, apply_action
 
 TOL = 1e-4
 GOLDEN_SPEC = ModelSpec(

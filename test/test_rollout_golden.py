@@ -8,8 +8,8 @@ import torch
 from vjepa2_ros.model.presets import EncoderSize, ModelSpec, PredictorSize
 from vjepa2_ros.model.world_model import WorldModel
 from vjepa2_ros.planning.energy import l1_energy
-from vjepa2_ros.pose.tensors import apply_action
 from vjepa2_ros.planning.rollout import rollout, rollout_energies
+from vjepa2_ros.pose.tensors import apply_action
 
 
 @pytest.fixture(scope="module")

@@ -9,13 +9,13 @@ import pytest
 
 from vjepa2_ros.config import ConfigError, from_mapping
 from vjepa2_ros.nodes.params import node_parameters, unflatten
+from vjepa2_ros.pose.arrays import apply_delta, matrix_to_pose, pose_to_matrix, rotation_angle
 from vjepa2_ros.robot.config import RobotConfig
 from vjepa2_ros.robot.gripper import (
     GripperConfig,
     GripperHysteresis,
     closedness_from_width,
 )
-from vjepa2_ros.pose.arrays import apply_delta, matrix_to_pose, pose_to_matrix, rotation_angle
 from vjepa2_ros.robot.safety import SafetyConfig, SafetyFilter
 from vjepa2_ros.robot.state_monitor import ReadFailure, StateMonitor
 

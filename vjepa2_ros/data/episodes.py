@@ -20,13 +20,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from vjepa2_ros import interfaces as names
 from vjepa2_ros.config import require
+from vjepa2_ros.data import bag as bag_io
 from vjepa2_ros.data.messages import ACTION_NAMES, STATE_NAMES, msg_to_vector, rgb_from_image
 from vjepa2_ros.pose.tensors import action_between
-
-IMAGE_TOPIC = "/camera/image_raw"
-STATE_TOPIC = "/franka/ee_state"
-ACTION_TOPIC = "/vjepa2/action"
 
 
 class DatasetError(ValueError):
@@ -35,9 +33,9 @@ class DatasetError(ValueError):
 
 @dataclass(frozen=True)
 class DatasetConfig:
-    image_topic: str = IMAGE_TOPIC
-    state_topic: str = STATE_TOPIC
-    action_topic: str = ACTION_TOPIC  # optional: read when present (commanded actions)
+    image_topic: str = names.CAMERA_IMAGE
+    state_topic: str = names.EE_STATE
+    action_topic: str = names.ACTION  # optional: read when present (commanded actions)
     frame_rate_hz: float = 4.0  # frames are sub-sampled to this rate; 0 keeps every frame
     state_tolerance_s: float = 0.05  # a frame needs an ee_state within this time of its stamp
     max_gap_s: float = 0.6  # a larger gap between kept frames splits the episode
@@ -66,30 +64,13 @@ class Episode:
 
 
 def find_bags(paths: list[str | Path] | str | Path) -> list[Path]:
-    """Every rosbag2 folder (holding metadata.yaml or an .mcap/.db3 file) at or below `paths`."""
+    """Every rosbag2 bag at or below `paths` (data.bag.find_bags for each)."""
     if isinstance(paths, (str, Path)):
         paths = [paths]
-    found: list[Path] = []
-    for raw in paths:
-        path = Path(raw).expanduser()
-        if not path.exists():
-            raise DatasetError(f"data path {path} does not exist: record episodes first")
-        if _is_bag(path):
-            found.append(path)
-            continue
-        bags = sorted({p.parent for p in path.rglob("*") if p.is_file() and _is_bag(p.parent)})
-        if not bags:
-            raise DatasetError(f"no rosbag2 recordings (metadata.yaml, *.mcap, *.db3) under {path}")
-        found += bags
-    return found
-
-
-def _is_bag(path: Path) -> bool:
-    if not path.is_dir():
-        return False
-    return (path / "metadata.yaml").is_file() or any(
-        p.suffix in (".mcap", ".db3") for p in path.iterdir()
-    )
+    try:
+        return [bag for path in paths for bag in bag_io.find_bags(path)]
+    except bag_io.BagError as exc:
+        raise DatasetError(f"{exc}; record episodes first (vjepa2-collect)") from exc
 
 
 def _stamp_ns(msg, receive_ns: int) -> int:
@@ -99,31 +80,20 @@ def _stamp_ns(msg, receive_ns: int) -> int:
     return ns if ns > 0 else int(receive_ns)
 
 
-def _read_topics(bag: Path, config: DatasetConfig):
-    from rosbags.highlevel import AnyReader
-    from rosbags.typesys import Stores, get_typestore
-
-    wanted = {config.image_topic, config.state_topic, config.action_topic}
-    out: dict[str, list] = {t: [] for t in wanted}
+def _read_topics(bag: Path, config: DatasetConfig) -> dict[str, list]:
+    """topic -> [(source stamp ns, message)] for the dataset's topics (the one bag reader)."""
+    needed = (config.image_topic, config.state_topic)
     try:
-        with AnyReader([bag], default_typestore=get_typestore(Stores.ROS2_JAZZY)) as reader:
-            present = {c.topic for c in reader.connections}
-            missing = [t for t in (config.image_topic, config.state_topic) if t not in present]
-            if missing:
-                raise DatasetError(
-                    f"bag {bag} lacks topic(s) {', '.join(missing)} needed for post-training "
-                    f"(it has: {', '.join(sorted(present)) or 'none'}); record the camera and "
-                    "/franka/ee_state together (vjepa2-collect or record:=true)"
-                )
-            conns = [c for c in reader.connections if c.topic in wanted]
-            for conn, t_ns, raw in reader.messages(connections=conns):
-                msg = reader.deserialize(raw, conn.msgtype)
-                out[conn.topic].append((_stamp_ns(msg, t_ns), msg))
-    except DatasetError:
-        raise
-    except Exception as exc:  # rosbags raises several unrelated types for broken files
-        raise DatasetError(f"bag {bag} cannot be read: {exc}") from exc
-    return out
+        read = bag_io.read_bag(bag, (*needed, config.action_topic), required=needed)
+    except bag_io.BagError as exc:
+        raise DatasetError(
+            f"{exc} Post-training needs {' and '.join(needed)} recorded together "
+            "(vjepa2-collect or record:=true)."
+        ) from exc
+    return {
+        topic: [(_stamp_ns(msg, t_ns), msg) for t_ns, msg in read.messages.get(topic, [])]
+        for topic in (*needed, config.action_topic)
+    }
 
 
 def _subsample(stamps: np.ndarray, rate_hz: float) -> np.ndarray:

@@ -1,5 +1,7 @@
 """What a run records: the evaluation topics and their message types, and the recorder's config.
 
+Topic names come from vjepa2_ros.interfaces; this module adds their message types.
+
 One list for `ros2 bag record` (launch, record:=true), the in-process recorder node and the
 evaluator, so a recorded bag always has what `vjepa2-eval` reads.
 """
@@ -8,46 +10,31 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from vjepa2_ros import interfaces as names
 from vjepa2_ros.config import require
 
 IMAGE = "sensor_msgs/msg/Image"
 JOINT_STATE = "sensor_msgs/msg/JointState"
 DIAGNOSTICS = "diagnostic_msgs/msg/DiagnosticArray"
 
-CAMERA = "/camera/image_raw"
-GOAL_IMAGE = "/vjepa2/goal/image"
-GOAL_INDEX = "/vjepa2/goal/index"
-ACTION = "/vjepa2/action"
-EE_STATE = "/franka/ee_state"
-EE_POSE = "/franka/ee_pose"
-PLANNER_DIAGNOSTICS = "/vjepa2/planner/diagnostics"
-BRIDGE_DIAGNOSTICS = "/diagnostics"
-GROUND_TRUTH = "/sim/ground_truth"
-GOAL_TRUTH = "/sim/goal_truth"
-LATENT = "/vjepa2/latent"
-GOAL_PROGRESS = "/vjepa2/goal/progress"
-PLANNER_CYCLE = "/vjepa2/planner/cycle"
-ARM_STATE = "/franka/arm_state"
-MOTION = "/franka/motion"
-
 # Recorded by default (record:=true), in this order.
 EVAL_TOPICS: dict[str, str] = {
-    CAMERA: IMAGE,
-    GOAL_IMAGE: IMAGE,
-    GOAL_INDEX: "std_msgs/msg/Int32",
-    ACTION: JOINT_STATE,
-    EE_STATE: JOINT_STATE,  # the pose too (/franka/ee_pose repeats it at 100 Hz: not recorded)
-    PLANNER_DIAGNOSTICS: DIAGNOSTICS,
-    BRIDGE_DIAGNOSTICS: DIAGNOSTICS,
-    GROUND_TRUTH: JOINT_STATE,
-    GOAL_TRUTH: JOINT_STATE,
-    GOAL_PROGRESS: JOINT_STATE,
-    PLANNER_CYCLE: JOINT_STATE,
-    ARM_STATE: "std_msgs/msg/String",
-    MOTION: "sensor_msgs/msg/TimeReference",
+    names.CAMERA_IMAGE: IMAGE,
+    names.GOAL_IMAGE: IMAGE,
+    names.GOAL_INDEX: "std_msgs/msg/Int32",
+    names.ACTION: JOINT_STATE,
+    names.EE_STATE: JOINT_STATE,  # the pose too (/franka/ee_pose repeats it at 100 Hz: not recorded)
+    names.PLANNER_DIAGNOSTICS: DIAGNOSTICS,
+    names.DIAGNOSTICS: DIAGNOSTICS,
+    names.SIM_GROUND_TRUTH: JOINT_STATE,
+    names.SIM_GOAL_TRUTH: JOINT_STATE,
+    names.GOAL_PROGRESS: JOINT_STATE,
+    names.PLANNER_CYCLE: JOINT_STATE,
+    names.ARM_STATE: "std_msgs/msg/String",
+    names.MOTION: "sensor_msgs/msg/TimeReference",
 }
 # Large (tokens x channels float32 per frame): only with include_latents.
-OPTIONAL_TOPICS: dict[str, str] = {LATENT: IMAGE}
+OPTIONAL_TOPICS: dict[str, str] = {names.LATENT: IMAGE}
 KNOWN_TOPICS: dict[str, str] = {**EVAL_TOPICS, **OPTIONAL_TOPICS}
 
 

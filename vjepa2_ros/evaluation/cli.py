@@ -14,34 +14,21 @@ import sys
 from pathlib import Path
 
 from vjepa2_ros.config import ConfigError
-from vjepa2_ros.data.bag import BagError, is_bag, read_bag
+from vjepa2_ros.data.bag import BagError, find_bags, read_bag
 from vjepa2_ros.evaluation.episodes import (
     EVAL_READ_TOPICS,
     REQUIRED_TOPICS,
-    Episode,
     EvalConfig,
+    EvaluatedBag,
     aggregate,
     evaluate_bag,
 )
 from vjepa2_ros.evaluation.report import format_compare, format_table, table_rows, write_report
 
 
-def find_bags(path: Path) -> list[Path]:
-    """The bag itself, or every bag folder below a run folder (sorted)."""
-    if not path.exists():
-        raise BagError(f"{path} does not exist: give a rosbag2 folder or a folder of bags")
-    if is_bag(path):
-        return [path]
-    found = sorted(
-        {p.parent for p in path.rglob("metadata.yaml")} | {p.parent for p in path.rglob("*.mcap")}
-    )
-    bags = [b for b in found if is_bag(b) and not b.name.startswith(".")]
-    if not bags:
-        raise BagError(f"{path} holds no rosbag2 bag (no metadata.yaml or .mcap file below it)")
-    return bags
-
-
-def load_episodes(paths: list[Path], cfg: EvalConfig, log=print, prefix: str = "") -> list[Episode]:
+def load_episodes(
+    paths: list[Path], cfg: EvalConfig, log=print, prefix: str = ""
+) -> list[EvaluatedBag]:
     """Read and evaluate every bag under `paths`; a bag that cannot be read is named and
     skipped (a crashed run must not hide the others). A path that was named but does not exist
     or holds no bag is a mistake in the command, not a crashed run: BagError before any report

@@ -22,14 +22,14 @@ from typing import Any
 
 import numpy as np
 
+from vjepa2_ros import interfaces as names
 from vjepa2_ros.config import require
 from vjepa2_ros.data import topics as T
 from vjepa2_ros.data.bag import Bag, BagError
+from vjepa2_ros.data.messages import diagnostic_values
 
-PLANNER_STATUS = "vjepa2/planner"
-BRIDGE_STATUS = "franka_bridge"
 OBJECTS = ("cup", "box")
-REQUIRED_TOPICS = (T.GOAL_INDEX, T.PLANNER_DIAGNOSTICS)
+REQUIRED_TOPICS = (names.GOAL_INDEX, names.PLANNER_DIAGNOSTICS)
 EVAL_READ_TOPICS = tuple(T.EVAL_TOPICS)
 
 
@@ -93,7 +93,7 @@ class Segment:
 
 
 @dataclass
-class Episode:
+class EvaluatedBag:
     """An evaluated bag: rows per sub-goal and the episode row, plus series for the plots."""
 
     name: str
@@ -105,10 +105,6 @@ class Episode:
     ee_path: np.ndarray  # [N, 2] x, y of the end effector (empty if not recorded)
     ee_targets: np.ndarray  # [M, 2] goal-truth x, y targets (ee or objects)
     notes: list[str] = field(default_factory=list)
-
-
-def _keyvalues(msg, name: str) -> list[dict[str, str]]:
-    return [{kv.key: kv.value for kv in s.values} for s in msg.status if s.name == name]
 
 
 def _float(value: str | None) -> float:
@@ -128,8 +124,9 @@ def _int(value: str | None, default: int = -1) -> int:
 def planner_cycles(bag: Bag) -> list[Cycle]:
     """Every planner status in the bag, in time order."""
     cycles = []
-    for stamp, msg in bag.messages.get(T.PLANNER_DIAGNOSTICS, []):
-        for kv in _keyvalues(msg, PLANNER_STATUS):
+    for stamp, msg in bag.messages.get(names.PLANNER_DIAGNOSTICS, []):
+        kv = diagnostic_values(msg, names.PLANNER_STATUS_NAME)
+        if kv is not None:
             cycles.append(
                 Cycle(
                     stamp,
@@ -148,8 +145,9 @@ def planner_cycles(bag: Bag) -> list[Cycle]:
 def safety_events(bag: Bag) -> list[tuple[int, str]]:
     """(stamp, reason) of each new bridge safety event; unchanged repeats count once."""
     events, previous = [], None
-    for stamp, msg in bag.messages.get(T.BRIDGE_DIAGNOSTICS, []):
-        for kv in _keyvalues(msg, BRIDGE_STATUS):
+    for stamp, msg in bag.messages.get(names.DIAGNOSTICS, []):
+        kv = diagnostic_values(msg, names.BRIDGE_STATUS_NAME)
+        if kv is not None:
             key = (
                 kv.get("safety_event", ""),
                 kv.get("actions_executed"),
@@ -163,7 +161,7 @@ def safety_events(bag: Bag) -> list[tuple[int, str]]:
 
 def split_segments(bag: Bag) -> list[Segment]:
     """Sub-goal segments from /vjepa2/goal/index (a repeated index extends its segment)."""
-    switches = [(t, int(m.data)) for t, m in bag.messages.get(T.GOAL_INDEX, [])]
+    switches = [(t, int(m.data)) for t, m in bag.messages.get(names.GOAL_INDEX, [])]
     end = bag.end_ns()
     segments: list[Segment] = []
     for k, (stamp, index) in enumerate(switches):
@@ -253,7 +251,7 @@ def _metrics(name, label, window, cycles, events, action_stamps, truth_at, cfg) 
     )
 
 
-def evaluate_bag(bag: Bag, cfg: EvalConfig | None = None, name: str | None = None) -> Episode:
+def evaluate_bag(bag: Bag, cfg: EvalConfig | None = None, name: str | None = None) -> EvaluatedBag:
     """Split a bag into sub-goals and compute each one's metrics and the episode's."""
     cfg = cfg or EvalConfig()
     name = name or bag.name
@@ -265,9 +263,9 @@ def evaluate_bag(bag: Bag, cfg: EvalConfig | None = None, name: str | None = Non
         )
     cycles = planner_cycles(bag)
     events = safety_events(bag)
-    action_stamps = [t for t, _ in bag.messages.get(T.ACTION, [])]
-    goals = bag.messages.get(T.GOAL_TRUTH, [])
-    truths = bag.messages.get(T.GROUND_TRUTH, [])
+    action_stamps = [t for t, _ in bag.messages.get(names.ACTION, [])]
+    goals = bag.messages.get(names.SIM_GOAL_TRUTH, [])
+    truths = bag.messages.get(names.SIM_GROUND_TRUTH, [])
     goal_stamps, truth_stamps = [t for t, _ in goals], [t for t, _ in truths]
 
     def truth_at(at_ns: int, subgoal: int):
@@ -320,7 +318,7 @@ def evaluate_bag(bag: Bag, cfg: EvalConfig | None = None, name: str | None = Non
         notes.append("no messages on " + ", ".join(missing))
     if summary.task == "":
         notes.append("no /sim/goal_truth and /sim/ground_truth pair: success not scored")
-    return Episode(
+    return EvaluatedBag(
         name,
         bag,
         segments,
@@ -334,10 +332,10 @@ def evaluate_bag(bag: Bag, cfg: EvalConfig | None = None, name: str | None = Non
 
 
 def _ee_path(bag: Bag) -> np.ndarray:
-    states = bag.messages.get(T.EE_STATE, [])
+    states = bag.messages.get(names.EE_STATE, [])
     if states:
         return np.array([[m.position[0], m.position[1]] for _, m in states], dtype=float)
-    path = [named(m) for _, m in bag.messages.get(T.GROUND_TRUTH, [])]
+    path = [named(m) for _, m in bag.messages.get(names.SIM_GROUND_TRUTH, [])]
     points = [[v["ee.x"], v["ee.y"]] for v in path if "ee.x" in v and "ee.y" in v]
     return np.array(points, dtype=float).reshape(-1, 2)
 
@@ -379,7 +377,7 @@ def _mean(values: list[float | None]) -> float | None:
     return float(np.mean(kept)) if kept else None
 
 
-def aggregate(label: str, episodes: list[Episode]) -> Aggregate:
+def aggregate(label: str, episodes: list[EvaluatedBag]) -> Aggregate:
     """Success rates and means over a set of runs; latency percentiles over all their cycles."""
     rows = [r for e in episodes for r in e.rows]
     summaries = [e.summary for e in episodes]

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from vjepa2_ros.data import topics as T
-from vjepa2_ros.evaluation.episodes import AGGREGATE_METRICS, Aggregate, Episode, Metrics
+from vjepa2_ros import interfaces as names
+from vjepa2_ros.evaluation.episodes import AGGREGATE_METRICS, Aggregate, EvaluatedBag, Metrics
 
 COLUMNS = (
     ("episode", "episode"),
@@ -50,7 +50,7 @@ def _cell(key: str, value) -> str:
     return str(value)
 
 
-def table_rows(episodes: Sequence[Episode]) -> list[Metrics]:
+def table_rows(episodes: Sequence[EvaluatedBag]) -> list[Metrics]:
     """Sub-goal rows of each episode followed by its "all" row."""
     return [r for e in episodes for r in (*e.rows, e.summary)]
 
@@ -111,7 +111,7 @@ def _save(fig, path: Path) -> None:
     plt.close(fig)
 
 
-def plot_energy(episode: Episode, path: Path) -> None:
+def plot_energy(episode: EvaluatedBag, path: Path) -> None:
     """Energy of each planned cycle, dashed lines where the sub-goal switches."""
     fig, ax = _figure()
     planned = [c for c in episode.cycles if c.skipped == ""]
@@ -138,7 +138,7 @@ def plot_energy(episode: Episode, path: Path) -> None:
     _save(fig, path)
 
 
-def plot_latency(episodes: Sequence[Episode], path: Path) -> None:
+def plot_latency(episodes: Sequence[EvaluatedBag], path: Path) -> None:
     """Histogram of planning latency, one series per episode."""
     fig, ax = _figure()
     for e in episodes:
@@ -153,7 +153,7 @@ def plot_latency(episodes: Sequence[Episode], path: Path) -> None:
     _save(fig, path)
 
 
-def plot_path(episode: Episode, path: Path) -> None:
+def plot_path(episode: EvaluatedBag, path: Path) -> None:
     """End-effector path seen from above, with the goal-truth targets."""
     fig, ax = _figure(4.5, 4.5)
     if len(episode.ee_path):
@@ -190,14 +190,14 @@ def _frame_at(messages, at_ns: int):
         return None
 
 
-def plot_frames(episode: Episode, path: Path) -> None:
+def plot_frames(episode: EvaluatedBag, path: Path) -> None:
     """For each sub-goal: its goal image beside the last camera frame of the segment."""
     import matplotlib.pyplot as plt
 
     n = len(episode.segments)
     fig, axes = plt.subplots(n, 2, figsize=(5.0, 2.6 * n), dpi=100, squeeze=False)
-    goals = episode.bag.messages.get(T.GOAL_IMAGE, [])
-    frames = episode.bag.messages.get(T.CAMERA, [])
+    goals = episode.bag.messages.get(names.GOAL_IMAGE, [])
+    frames = episode.bag.messages.get(names.CAMERA_IMAGE, [])
     for row, seg in zip(axes, episode.segments):
         for ax, images, title in (
             (row[0], goals, f"goal {seg.subgoal}"),
@@ -248,7 +248,7 @@ def _html_table(header: Sequence[str], body: Sequence[Sequence[str]]) -> str:
 
 
 def _html(
-    title: str, episodes: Sequence[Episode], images: dict[str, list[tuple[str, Path]]], compare
+    title: str, episodes: Sequence[EvaluatedBag], images: dict[str, list[tuple[str, Path]]], compare
 ) -> str:
     rows = table_rows(episodes)
     table = _html_table(
@@ -294,7 +294,7 @@ def _html(
 
 def write_report(
     out: str | Path,
-    episodes: Sequence[Episode],
+    episodes: Sequence[EvaluatedBag],
     compare: tuple[Aggregate, Aggregate] | None = None,
     title: str = "vjepa2_ros evaluation",
 ) -> Path:
@@ -321,7 +321,7 @@ def write_report(
     return out
 
 
-def run_lines(episodes: Sequence[Episode]) -> list[str]:
+def run_lines(episodes: Sequence[EvaluatedBag]) -> list[str]:
     """Run metadata and verdict of each episode whose run folder holds a summary.json
     (make demo, the graph-mode evaluation): model, budget, seed, commit, verdict per sub-goal."""
     lines = []

@@ -25,9 +25,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from vjepa2_ros.pose.arrays import matrix_to_pose, pose_to_matrix
 from vjepa2_ros.robot.config import RobotConfig
 from vjepa2_ros.robot.gripper import GripperCommand, closedness_from_width
-from vjepa2_ros.pose.arrays import matrix_to_pose, pose_to_matrix
 
 STOP_JOIN_TIMEOUT_S = 1.0  # a preempted motion ends within one control cycle; this is slack
 DISCONNECT_WAIT_S = 5.0  # longest franky call (a state read that times out) a disconnect waits for

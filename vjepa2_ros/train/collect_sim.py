@@ -21,8 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from vjepa2_ros import interfaces as names
 from vjepa2_ros.config import ConfigError, require
-from vjepa2_ros.data.episodes import ACTION_TOPIC, IMAGE_TOPIC, STATE_TOPIC
 from vjepa2_ros.interfaces import ACTION_NAMES, STATE_NAMES
 from vjepa2_ros.sim.exploration import ExplorationConfig, ExplorationPolicy
 from vjepa2_ros.sim.rig import RigConfig, SimRig
@@ -104,14 +104,14 @@ def collect(
             state = rig.reset(seed + k)
             policy.reset(seed + k)
             with BagWriter(path) as bag:
-                bag.add_topic(IMAGE_TOPIC, "sensor_msgs/msg/Image")
-                bag.add_topic(STATE_TOPIC, "sensor_msgs/msg/JointState")
-                bag.add_topic(ACTION_TOPIC, "sensor_msgs/msg/JointState")
+                bag.add_topic(names.CAMERA_IMAGE, "sensor_msgs/msg/Image")
+                bag.add_topic(names.EE_STATE, "sensor_msgs/msg/JointState")
+                bag.add_topic(names.ACTION, "sensor_msgs/msg/JointState")
                 base = EPOCH_NS + (seed + k) * 3600 * 1_000_000_000
                 for i in range(steps + 1):
                     stamp = base + i * STEP_NS
-                    bag.write_msg(IMAGE_TOPIC, stamp, msgs.image(rig.cell.render(), stamp))
-                    bag.write_msg(STATE_TOPIC, stamp, msgs.vector(state, STATE_NAMES, stamp))
+                    bag.write_msg(names.CAMERA_IMAGE, stamp, msgs.image(rig.cell.render(), stamp))
+                    bag.write_msg(names.EE_STATE, stamp, msgs.vector(state, STATE_NAMES, stamp))
                     if i == steps:
                         break
                     cup = rig.cell.ground_truth()["cup"][0]
@@ -119,7 +119,7 @@ def collect(
                     # Stamped just after its frame: the reader pairs each frame gap with the
                     # last command sent before the next frame.
                     sent = stamp + COMMAND_DELAY_NS
-                    bag.write_msg(ACTION_TOPIC, sent, msgs.vector(action, ACTION_NAMES, sent))
+                    bag.write_msg(names.ACTION, sent, msgs.vector(action, ACTION_NAMES, sent))
                     rig.execute(action)
                     state = rig.state()
             bags.append(path)
