@@ -75,19 +75,18 @@ ARGUMENTS = {
 }
 
 # node -> {parameter: launch argument}, taken when the argument is not empty.
+# The model arguments set model.* (config/model.yaml) of every node that runs the model.
+MODEL_OVERRIDES = {
+    "model.checkpoint": "checkpoint",
+    "model.preset": "preset",
+    "model.device": "device",
+    "model.dtype": "dtype",
+}
 OVERRIDES = {
     "franka_bridge": {"auto_arm": "auto_arm"},
-    "camera_encoder": {
-        "checkpoint": "checkpoint",
-        "preset": "preset",
-        "device": "device",
-        "dtype": "dtype",
-    },
+    "camera_encoder": MODEL_OVERRIDES,
     "planner": {
-        "checkpoint": "checkpoint",
-        "preset": "preset",
-        "device": "device",
-        "dtype": "dtype",
+        **MODEL_OVERRIDES,
         "compile": "compile",
         "torch_threads": "torch_threads",
         "budget": "budget",
@@ -185,7 +184,7 @@ def _graph(context):
             ip = _arg(context, "sim_host") if use_sim else _arg(context, "robot_ip")
             if ip:
                 extra["robot_ip"] = ip
-        actions.append(_node(spec.executable, spec.name, spec.config, files, extra, security))
+        actions.append(_node(spec.executable, spec.name, spec.files, files, extra, security))
     if not use_sim and camera != "none":
         package, executable, topic, params = CAMERAS[camera]
         actions.append(
@@ -225,8 +224,8 @@ def _on_exit(event, context):
     ]
 
 
-def _node(executable: str, name: str, config: str, files: list[str], extra: dict, security: str):
-    params: list = [os.path.join(SHARE, "config", config), *files]
+def _node(executable: str, name: str, own: tuple, files: list[str], extra: dict, security: str):
+    params: list = [os.path.join(SHARE, "config", f) for f in own] + files
     if extra:
         params.append(extra)
     return Node(

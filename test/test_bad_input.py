@@ -110,6 +110,24 @@ def test_params_file_typos_are_errors_not_silence(tmp_path):
     section.write_text("franka_bridg:\n  ros__parameters:\n    auto_arm: true\n")
     with pytest.raises(ConfigError, match="section 'franka_bridg' names no node"):
         check_params_files([str(section)], "franka_bridge", known)
+    # `/**`: the model nodes' shared model.* group is theirs (the bridge ignores it, as ROS
+    # does); a typo in it is still an error for a model node, and for the bridge in its own
+    # section.
+    shared = tmp_path / "shared.yaml"
+    shared.write_text("/**:\n  ros__parameters:\n    model:\n      device: cuda\n")
+    check_params_files([str(shared)], "franka_bridge", known)
+    from vjepa2_ros.nodes.planner import PlannerNode
+
+    planner_known = config_parameter_names(PlannerNode)
+    check_params_files([str(shared)], "planner", planner_known)
+    shared_typo = tmp_path / "shared_typo.yaml"
+    shared_typo.write_text("/**:\n  ros__parameters:\n    model:\n      devise: cuda\n")
+    with pytest.raises(ConfigError, match=r"unknown parameter\(s\) for planner: model.devise"):
+        check_params_files([str(shared_typo)], "planner", planner_known)
+    own = tmp_path / "own.yaml"
+    own.write_text("franka_bridge:\n  ros__parameters:\n    model:\n      device: cuda\n")
+    with pytest.raises(ConfigError, match=r"unknown parameter.*franka_bridge: model\.device"):
+        check_params_files([str(own)], "franka_bridge", known)
 
 
 def test_a_node_that_cannot_start_says_so_once_and_exits_1(tmp_path):

@@ -15,11 +15,13 @@ import pytest
 import torch
 
 from vjepa2_ros.config import ConfigError
+from vjepa2_ros.model.config import ModelConfig
 from vjepa2_ros.planning.budgets import budget_names, load_budget
 from vjepa2_ros.planning.cem import CEMConfig, CEMPlanner
 from vjepa2_ros.planning.config import PlannerConfig
 from vjepa2_ros.pose.tensors import apply_action
 
+VITG_CUDA = ModelConfig(preset="vitg-ac", device="cuda")
 TOKENS, CHANNELS = 4, 8
 STATE_NOW = np.array([0.45, -0.05, 0.30, 3.1, 0.05, -0.2, 0.2])
 TARGET = np.array([0.02, -0.03, 0.015, 0.0, 0.0, 0.0, 0.4])  # the optimal first action
@@ -274,15 +276,15 @@ def test_memory_budget_sizes_chunks():
     assert 1.5 * one < bytes_per_candidate(vitg, 1, torch.float32) < 2 * one
     assert candidates_per_chunk(vitg, 1, torch.bfloat16, 8e9) == int(8e9 // one)
     assert candidates_per_chunk(vitg, 1, torch.bfloat16, 1.0) == 1
-    cfg = PlannerConfig(budget="paper", memory_budget_gb=1.0, dtype="bfloat16")
+    cfg = PlannerConfig(budget="paper", memory_budget_gb=1.0, model=ModelConfig(dtype="bfloat16"))
     assert cfg.cem_config(vitg).chunk_size == int(1e9 // one)
     # The planner node passes its model's spec; without one the configured preset sizes chunks.
     small = spec_from_name("small")
     assert cfg.cem_config().chunk_size == candidates_per_chunk(small, 1, torch.bfloat16, 1e9) > 1
-    vitg_cfg = PlannerConfig(budget="paper", memory_budget_gb=1.0, preset="vitg-ac", device="cuda")
+    vitg_cfg = PlannerConfig(budget="paper", memory_budget_gb=1.0, model=VITG_CUDA)
     assert vitg_cfg.cem_config().chunk_size == int(1e9 // one), "dtype auto: bf16 on cuda"
     # Horizon 2 with the KV cache keeps every block's keys/values: fewer candidates per chunk.
-    nb = PlannerConfig(budget="notebook", memory_budget_gb=8.0, preset="vitg-ac", device="cuda")
+    nb = PlannerConfig(budget="notebook", memory_budget_gb=8.0, model=VITG_CUDA)
     kv_chunk = nb.cem_config().chunk_size
     assert kv_chunk == candidates_per_chunk(vitg, 2, torch.bfloat16, 8e9, kv_cache=True)
     assert 0 < kv_chunk < dataclasses.replace(nb, kv_cache=False).cem_config().chunk_size

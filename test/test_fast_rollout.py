@@ -197,7 +197,9 @@ def test_dtype_auto_is_bf16_on_cuda_and_float32_on_cpu_and_for_the_small_model()
     assert ModelConfig("vitg-ac", "", "cuda").torch_dtype == torch.bfloat16
     assert ModelConfig("small", "", "cuda").torch_dtype == torch.float32
     assert ModelConfig("small", "", "cuda", "float32").torch_dtype == torch.float32
-    assert PlannerConfig(device="cuda:0", preset="vitg-ac").torch_dtype == torch.bfloat16
+    assert (
+        PlannerConfig(model=ModelConfig("vitg-ac", device="cuda:0")).torch_dtype == torch.bfloat16
+    )
     with pytest.raises(ConfigError, match="auto"):
         ModelConfig(dtype="fp8")
 

@@ -35,6 +35,37 @@ def test_cell_files_hold_only_known_nodes_and_keys():
         path = str(Path(ROOT / "config" / cell))
         for spec in NODES:
             check_params_files([path], spec.name, config_parameter_names(node_class(spec)))
+    for spec in NODES:  # and every node's own files (model.yaml's `/**` reaches the model nodes)
+        files = [str(ROOT / "config" / f) for f in spec.files]
+        check_params_files(files, spec.name, config_parameter_names(node_class(spec)))
+
+
+def test_one_model_configuration_for_both_model_nodes():
+    """model.yaml holds the one value of each model setting; both model nodes read it, nested
+    as `model`, and no other config file repeats it."""
+    from vjepa2_ros.config import from_mapping, load_yaml, node_parameters, unflatten
+    from vjepa2_ros.graph import MODEL_FILE, NODES, SHARED_GROUPS
+    from vjepa2_ros.model.config import CameraEncoderConfig, ModelConfig
+    from vjepa2_ros.planning.config import PlannerConfig
+
+    owners = {n.name for n in NODES if MODEL_FILE in n.files}
+    assert owners == {"camera_encoder", "planner"} == set(SHARED_GROUPS["model"])
+    classes = {"camera_encoder": CameraEncoderConfig, "planner": PlannerConfig}
+    models = []
+    for name in sorted(owners):
+        files = [str(ROOT / "config" / f) for f in next(n for n in NODES if n.name == name).files]
+        config = from_mapping(classes[name], unflatten(node_parameters(files, name)))
+        assert isinstance(config.model, ModelConfig)
+        models.append(config.model)
+    assert models[0] == models[1]
+    for path in (ROOT / "config").glob("*.yaml"):
+        if path.name in (MODEL_FILE, "cell_example.yaml", "train.yaml", "train_small.yaml"):
+            continue
+        text = load_yaml(path)
+        for section in text.values() if isinstance(text, dict) else ():
+            params = section.get("ros__parameters", {}) if isinstance(section, dict) else {}
+            repeated = {"preset", "checkpoint", "device", "dtype", "model"} & set(params)
+            assert not repeated, f"{path.name} repeats model setting(s) {repeated}"
 
 
 def test_recorded_topics_are_the_interface_names():

@@ -95,7 +95,8 @@ class Launch:
 
 
 def test_ctrl_c_stops_every_process_cleanly_within_5_s(tmp_path):
-    launch = Launch(tmp_path, "use_sim:=true", "preset:=small")
+    # dtype:= reaches the shared model settings (model.yaml's `/**`) over their file's value.
+    launch = Launch(tmp_path, "use_sim:=true", "preset:=small", "dtype:=float32")
     try:
         launch.wait_for(
             lambda: all(f"[{n}-" in launch.text() for n in NODES) and "discovery:" in launch.text(),
@@ -103,6 +104,7 @@ def test_ctrl_c_stops_every_process_cleanly_within_5_s(tmp_path):
             "all five nodes up",
         )
         launch.wait_for(lambda: "connected to the robot" in launch.text(), 120, "bridge connected")
+        launch.wait_for(lambda: "preset small on cpu (float32)" in launch.text(), 60, "encoder")
         nodes = launch.alive()
         assert len(nodes) >= 5
         t0 = time.monotonic()

@@ -179,13 +179,14 @@ def test_console_script_module_exits_cleanly(tmp_path):
 
 
 def test_model_config_validates():
-    from vjepa2_ros.config import ConfigError, from_mapping
+    from vjepa2_ros.config import ConfigError, from_mapping, unflatten
     from vjepa2_ros.model.config import CameraEncoderConfig
     from vjepa2_ros.nodes.params import node_parameters
 
-    cfg = from_mapping(CameraEncoderConfig, node_parameters("model.yaml", "camera_encoder"))
-    assert isinstance(cfg, ModelConfig)  # the encoder's model settings are a ModelConfig
-    assert cfg.preset in PRESETS and cfg.torch_dtype == torch.float32
+    files = ["model.yaml", "camera_encoder.yaml"]
+    cfg = from_mapping(CameraEncoderConfig, unflatten(node_parameters(files, "camera_encoder")))
+    assert isinstance(cfg.model, ModelConfig)  # the encoder's model settings are a ModelConfig
+    assert cfg.model.preset in PRESETS and cfg.model.torch_dtype == torch.float32
     assert ModelConfig(checkpoint="/x/y.pt").checkpoint_path() == Path("/x/y.pt")
     with pytest.raises(ConfigError, match="choose one of: small, vitg-ac"):
         ModelConfig(preset="vit-huge")

@@ -169,9 +169,9 @@ def test_ros2_param_set_changes_the_next_plan_and_read_only_ones_are_refused(ros
     bad = set_param("budget", "turbo")
     assert not bad.successful and "known budgets" in bad.reason
     assert planner.config.budget == "tiny2"
-    read_only = set_param("preset", "vitg-ac")
+    read_only = set_param("model.preset", "vitg-ac")
     assert not read_only.successful  # read-only: refused, not silently ignored
-    assert planner.get_parameter("preset").value == "small"
+    assert planner.get_parameter("model.preset").value == "small"
 
     # The next plan runs the new budget.
     latent_pub = probe.create_publisher(Image, names.LATENT, 10)

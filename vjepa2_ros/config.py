@@ -191,16 +191,23 @@ def unflatten(flat: Mapping[str, Any]) -> dict[str, Any]:
 def node_parameters(files: str | Path | list[str | Path], node_name: str) -> dict[str, Any]:
     """The flat ROS parameters of `node_name` from one or more ROS parameter files.
 
-    Each file holds `<node>: ros__parameters: {...}` (or `/**:`); later files override earlier
+    Each file holds `<node>: ros__parameters: {...}` and/or `/**: ros__parameters: {...}` (every
+    node); in a file the node's own section wins over `/**`, and later files override earlier
     ones, as `--params-file` does for a node.
     """
     params: dict[str, Any] = {}
     for file in [files] if isinstance(files, (str, Path)) else files:
         data = load_yaml(file)
-        section = data.get(node_name) or data.get("/**") or {}
-        values = section.get("ros__parameters", {}) if isinstance(section, Mapping) else {}
-        params.update(flatten(values))
+        for name in ("/**", node_name, f"/{node_name}"):
+            params.update(section_parameters(data, name))
     return params
+
+
+def section_parameters(data: Mapping[str, Any], section: str) -> dict[str, Any]:
+    """The flat parameters of one section (`<node>` or `/**`) of a loaded ROS parameter file."""
+    values = data.get(section) or {}
+    values = values.get("ros__parameters", {}) if isinstance(values, Mapping) else {}
+    return flatten(values) if isinstance(values, Mapping) else {}
 
 
 def load_node_config(cls: type[T], files: str | Path | list[str | Path], node_name: str) -> T:

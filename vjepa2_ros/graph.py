@@ -17,7 +17,21 @@ class NodeSpec:
     config: str  # file in config/ holding `<name>: ros__parameters: ...`
     node_class: str  # the rclpy Node subclass in `module` (in-process runs: tests, make demo)
     when: str = "always"  # "always", "sim" (use_sim:=true only) or "real"
+    shared: tuple[str, ...] = ()  # files in config/ of settings shared with other nodes (`/**`)
 
+    @property
+    def files(self) -> tuple[str, ...]:
+        """Its parameter files in config/, in the order they are given (later ones win).
+
+        Its own file first: rcl applies a node's `/**` entry before or after its own section by
+        which one it met first, so a shared `/**` file first would make every later `/**` value
+        (launch writes its arguments as one) lose to the node's own file.
+        """
+        return (self.config, *self.shared)
+
+
+# The world model both model nodes run (camera_encoder and planner): `model.*` in its `/**`.
+MODEL_FILE = "model.yaml"
 
 NODES: tuple[NodeSpec, ...] = (
     NodeSpec(
@@ -39,8 +53,9 @@ NODES: tuple[NodeSpec, ...] = (
         "camera_encoder",
         "camera_encoder",
         "vjepa2_ros.nodes.camera_encoder",
-        "model.yaml",
+        "camera_encoder.yaml",
         "CameraEncoderNode",
+        shared=(MODEL_FILE,),
     ),
     NodeSpec(
         "goal_server",
@@ -49,8 +64,29 @@ NODES: tuple[NodeSpec, ...] = (
         "goals.yaml",
         "GoalServerNode",
     ),
-    NodeSpec("planner", "planner", "vjepa2_ros.nodes.planner", "planner.yaml", "PlannerNode"),
+    NodeSpec(
+        "planner",
+        "planner",
+        "vjepa2_ros.nodes.planner",
+        "planner.yaml",
+        "PlannerNode",
+        shared=(MODEL_FILE,),
+    ),
 )
+# Parameter groups that several nodes declare, set once for all of them in a `/**` section
+# (group -> the nodes that declare it). A node ignores another node's group in `/**`, as ROS does.
+SHARED_GROUPS: dict[str, tuple[str, ...]] = {
+    "model": tuple(n.name for n in NODES if MODEL_FILE in n.shared),
+}
+
+
+def node_spec(name: str) -> NodeSpec:
+    """The graph's node called `name`."""
+    for spec in NODES:
+        if spec.name == name:
+            return spec
+    raise KeyError(f"no node {name!r} in the graph; nodes: {', '.join(n.name for n in NODES)}")
+
 
 # Command-line tools (not nodes): name -> "module:function".
 CLIS: dict[str, str] = {

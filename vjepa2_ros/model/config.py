@@ -1,7 +1,8 @@
 """ModelConfig: which world model a node runs (preset, checkpoint, device, dtype).
 
-Filled from the `camera_encoder` section of config/model.yaml (ROS parameters); the planner
-uses the same dataclass so both nodes always run the same model. dtype `auto` is bfloat16 on a
+One value per setting: config/model.yaml sets the `model.*` parameters of every node that runs
+the model (its `/**` section), and both the camera_encoder's and the planner's configs nest this
+dataclass as `model`, so the two always run the same model. dtype `auto` is bfloat16 on a
 GPU (the released model's inference precision, 2x float32's tensor-core rate) and float32 on
 the CPU (bf16 matmuls are slow there and the small model's tests compare float32 numbers).
 """
@@ -9,7 +10,7 @@ the CPU (bf16 matmuls are slow there and the small model's tests compare float32
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -100,9 +101,10 @@ class ModelConfig:
 
 
 @dataclass
-class CameraEncoderConfig(ModelConfig):
-    """The camera_encoder node: its model plus how it shares the CPU (config/model.yaml)."""
+class CameraEncoderConfig:
+    """The camera_encoder node: its model plus how it shares the CPU (config/camera_encoder.yaml)."""
 
+    model: ModelConfig = field(default_factory=ModelConfig)  # config/model.yaml, shared
     torch_threads: int = 1  # CPU threads for encoding (0: torch's default)
     nice: int = 10  # scheduling priority (0..19): physics and robot control go first
     # Drop frames captured while the arm moves (franka_bridge's /franka/motion): the planner
@@ -110,6 +112,5 @@ class CameraEncoderConfig(ModelConfig):
     skip_while_moving: bool = True
 
     def __post_init__(self) -> None:
-        super().__post_init__()
         require(0 <= self.torch_threads <= 256, "torch_threads must be 0 (default) or 1..256")
         require(0 <= self.nice <= 19, f"nice must be in 0..19, got {self.nice}")

@@ -21,6 +21,7 @@ from sensor_msgs.msg import Image, TimeReference
 
 from vjepa2_ros import interfaces as names
 from vjepa2_ros.compute import lower_priority, set_torch_threads
+from vjepa2_ros.graph import node_spec
 from vjepa2_ros.model.checkpoint import world_model_from_config
 from vjepa2_ros.model.config import CameraEncoderConfig
 from vjepa2_ros.nodes.conversions import (
@@ -47,7 +48,7 @@ class CameraEncoderNode(Node):
         self.model = (
             world_model
             if world_model is not None
-            else world_model_from_config(self.config, parts=("encoder",))
+            else world_model_from_config(self.config.model, parts=("encoder",))
         )
         self.model.eval()
         self.frames_encoded = 0
@@ -71,8 +72,8 @@ class CameraEncoderNode(Node):
         self._worker = threading.Thread(target=self._run, name="camera-encoder", daemon=True)
         self._worker.start()
         self.get_logger().info(
-            f"encoding {names.CAMERA_IMAGE} with preset {self.config.preset} on "
-            f"{self.config.device} ({self.config.dtype})"
+            f"encoding {names.CAMERA_IMAGE} with preset {self.config.model.preset} on "
+            f"{self.config.model.device} ({self.config.model.dtype})"
         )
         self._started = True
 
@@ -162,4 +163,4 @@ class CameraEncoderNode(Node):
 
 
 def main(args=None) -> None:
-    spin_node(CameraEncoderNode, "model.yaml", "camera_encoder", args)
+    spin_node(CameraEncoderNode, node_spec("camera_encoder").files, "camera_encoder", args)

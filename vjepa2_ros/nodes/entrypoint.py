@@ -22,7 +22,7 @@ import signal
 import sys
 import threading
 
-from vjepa2_ros.config import ConfigError, load_yaml, node_parameters
+from vjepa2_ros.config import ConfigError, load_yaml, node_parameters, section_parameters
 
 DISCOVERY_RANGE = "ROS_AUTOMATIC_DISCOVERY_RANGE"
 # Parameters every rclpy node accepts besides its own.
@@ -40,9 +40,14 @@ def params_files(argv: list[str]) -> list[str]:
 
 
 def check_params_files(files: list[str], node_name: str, known: set[str]) -> None:
-    """Unknown node sections and unknown keys for `node_name` are errors (named, with the fix)."""
-    from vjepa2_ros.graph import NODES
+    """Unknown node sections and unknown keys for `node_name` are errors (named, with the fix).
 
+    In a `/**` section (every node), another node's shared group (graph.SHARED_GROUPS, e.g.
+    `model.*` for the model nodes) is theirs, not unknown.
+    """
+    from vjepa2_ros.graph import NODES, SHARED_GROUPS
+
+    others = {g for g, owners in SHARED_GROUPS.items() if node_name not in owners}
     nodes = {n.name for n in NODES} | {"recorder", "/**"}
     for file in files:
         data = load_yaml(file)
@@ -53,8 +58,14 @@ def check_params_files(files: list[str], node_name: str, known: set[str]) -> Non
                     f"{file}: section {section!r} names no node of vjepa2_ros; nodes: "
                     f"{', '.join(sorted(nodes - {'/**'}))} (or /** for all)"
                 )
-        flat = node_parameters(file, node_name)
-        unknown = sorted(k for k in flat if k not in known and k not in ROS_OWN_PARAMETERS)
+        everyone = section_parameters(data, "/**")
+        own = {**section_parameters(data, node_name), **section_parameters(data, f"/{node_name}")}
+        theirs = {k for k in everyone if k.split(".")[0] in others}
+        unknown = sorted(
+            k
+            for k in {**everyone, **own}
+            if k not in known and k not in ROS_OWN_PARAMETERS and (k in own or k not in theirs)
+        )
         if unknown:
             raise ConfigError(
                 f"{file}: unknown parameter(s) for {node_name}: {', '.join(unknown)}; "
@@ -62,7 +73,7 @@ def check_params_files(files: list[str], node_name: str, known: set[str]) -> Non
             )
 
 
-def usage(node_class, config_file: str, node_name: str) -> str:
+def usage(node_class, config_files: str | tuple[str, ...], node_name: str) -> str:
     """`<node> --help`: what it is, how to set parameters, every parameter with its default."""
     import dataclasses
 
@@ -71,13 +82,14 @@ def usage(node_class, config_file: str, node_name: str) -> str:
     module = sys.modules[node_class.__module__]
     doc = (module.__doc__ or "").strip().splitlines()[0]
     defaults = flatten(dataclasses.asdict(node_class.config_class()))
-    defaults.update(node_parameters(config_file, node_name))
+    files = (config_files,) if isinstance(config_files, str) else tuple(config_files)
+    defaults.update(node_parameters(list(files), node_name))
     docs = field_docs(node_class.config_class)
     lines = [
         doc,
         "",
         f"usage: ros2 run vjepa2_ros <executable> [--ros-args -p NAME:=VALUE ...] "
-        f"[--params-file FILE]  (defaults from config/{config_file})",
+        f"[--params-file FILE]  (defaults from {', '.join('config/' + f for f in files)})",
         "",
         "parameters:",
     ]
@@ -96,7 +108,8 @@ def make_executor(threads: int, context=None):
     return MultiThreadedExecutor(num_threads=threads, context=context)
 
 
-def spin_node(node_class, config_file: str, node_name: str, args=None):
+def spin_node(node_class, config_files: str | tuple[str, ...], node_name: str, args=None):
+    """Run `node_class` as `node_name` with its config files' values as defaults, until a signal."""
     import rclpy
     from rclpy.executors import ExternalShutdownException
     from rclpy.signals import SignalHandlerOptions
@@ -106,7 +119,7 @@ def spin_node(node_class, config_file: str, node_name: str, args=None):
     argv = list(sys.argv if args is None else args)
     own = argv[: argv.index("--ros-args")] if "--ros-args" in argv else argv
     if "-h" in own or "--help" in own:
-        print(usage(node_class, config_file, node_name))
+        print(usage(node_class, config_files, node_name))
         return
     default_discovery_range()
     stop = threading.Event()
@@ -127,7 +140,8 @@ def spin_node(node_class, config_file: str, node_name: str, args=None):
     executor = make_executor(getattr(node_class, "executor_threads", 1))
     try:
         check_params_files(params_files(argv), node_name, config_parameter_names(node_class))
-        node = node_class(parameter_overrides=node_parameters(config_file, node_name))
+        files = [config_files] if isinstance(config_files, str) else list(config_files)
+        node = node_class(parameter_overrides=node_parameters(files, node_name))
         node.get_logger().info(
             f"discovery: {os.environ[DISCOVERY_RANGE]} ({DISCOVERY_RANGE}; widen it for a cell "
             "spread over several machines)"

@@ -27,8 +27,8 @@ from visualization_msgs.msg import MarkerArray
 
 from vjepa2_ros import interfaces as names
 from vjepa2_ros.compute import lower_priority, set_torch_threads
+from vjepa2_ros.graph import node_spec
 from vjepa2_ros.model.checkpoint import world_model_from_config
-from vjepa2_ros.model.config import ModelConfig
 from vjepa2_ros.nodes.conversions import (
     diagnostics_msg,
     msg_to_latent,
@@ -64,7 +64,7 @@ class PlannerNode(Node):
         c = self.config
         lower_priority(c.nice)
         set_torch_threads(c.torch_threads)
-        model_config = ModelConfig(c.preset, c.checkpoint, c.device, c.dtype)
+        model_config = c.model
         self.model = (
             world_model
             if world_model is not None
@@ -113,7 +113,7 @@ class PlannerNode(Node):
             "on their cycle budget or /vjepa2/goal/next"
         )
         self.get_logger().info(
-            f"planning with budget {c.budget} at <= {c.rate_hz} Hz on {c.device}, "
+            f"planning with budget {c.budget} at <= {c.rate_hz} Hz on {c.model.device}, "
             f"{torch.get_num_threads()} torch threads "
             f"({'enabled' if self.enabled else 'waiting for ' + names.PLANNER_ENABLE}); {arrival}"
         )
@@ -311,4 +311,4 @@ class PlannerNode(Node):
 
 
 def main(args=None) -> None:
-    spin_node(PlannerNode, "planner.yaml", "planner", args)
+    spin_node(PlannerNode, node_spec("planner").files, "planner", args)

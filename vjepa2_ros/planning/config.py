@@ -7,13 +7,13 @@ path) into the CEMConfig the CEMPlanner takes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import torch
 
 from vjepa2_ros.config import ConfigError, require
-from vjepa2_ros.model.config import DtypeName, resolve_dtype
+from vjepa2_ros.model.config import ModelConfig
 from vjepa2_ros.model.presets import ModelSpec, spec_from_name
 from vjepa2_ros.planning.budgets import BUDGETS_FILE, budget_names, load_budget
 from vjepa2_ros.planning.cem import CEMConfig
@@ -43,10 +43,7 @@ class PlannerConfig:
     chunk_size: int = 0  # candidates per predictor call; 0: all, or from memory_budget_gb
     memory_budget_gb: float = 0.0  # activation memory for rollouts; 0: no limit
     start_enabled: bool = True  # plan from start-up, or wait for /vjepa2/planner/enable
-    preset: str = "small"  # world model: vitg-ac (released) or small
-    checkpoint: str = ""  # empty: models/ default for the preset
-    device: str = "cpu"  # cpu, cuda, cuda:0, ...
-    dtype: DtypeName = "auto"  # auto: bfloat16 on cuda, float32 on cpu
+    model: ModelConfig = field(default_factory=ModelConfig)  # config/model.yaml, shared
     # GPU fast path (CEMConfig fields of the same names; README "GPU fast path").
     kv_cache: bool = True  # horizon >= 2: cached keys/values instead of re-running the context
     compile: bool = False  # torch.compile the rollout steps (first plan takes minutes)
@@ -99,7 +96,7 @@ class PlannerConfig:
 
     @property
     def torch_dtype(self) -> torch.dtype:
-        return resolve_dtype(self.dtype, self.device, self.preset)
+        return self.model.torch_dtype
 
     def cem_config(self, spec: ModelSpec | None = None) -> CEMConfig:
         """The named budget with this run's seed, warm start, early stop, chunking, fast path.
@@ -111,7 +108,7 @@ class PlannerConfig:
         chunk = self.chunk_size
         horizon = load_budget(self.budget, self.budgets_file).horizon
         if chunk == 0 and self.memory_budget_gb > 0:
-            spec = spec if spec is not None else spec_from_name(self.preset)
+            spec = spec if spec is not None else spec_from_name(self.model.preset)
             budget = self.memory_budget_gb * 1e9
             chunk = candidates_per_chunk(spec, horizon, self.torch_dtype, budget, self.kv_cache)
         return load_budget(

@@ -105,7 +105,7 @@ def run(config: DemoConfig, out_root: Path) -> dict:
     from diagnostic_msgs.msg import DiagnosticArray
 
     from vjepa2_ros.config import node_parameters
-    from vjepa2_ros.graph import SIM_CELL
+    from vjepa2_ros.graph import SIM_CELL, node_spec
     from vjepa2_ros.nodes.recorder import RecorderNode
     from vjepa2_ros.shell.episode import EpisodeError, GraphEpisodeDriver
     from vjepa2_ros.shell.runner import GraphRunner
@@ -165,10 +165,10 @@ def run(config: DemoConfig, out_root: Path) -> dict:
         finally:
             with contextlib.suppress(EpisodeError):
                 driver.set_bool(names.PLANNER_ENABLE, False)
-        planner = node_parameters(["planner.yaml", SIM_CELL], "planner")
+        planner = node_parameters([*node_spec("planner").files, SIM_CELL], "planner")
         planner.update(overrides.get("planner", {}))
         budget = planner["budget"]
-        model_name = f"{planner['preset']} ({planner['checkpoint'] or 'models/ default'})"
+        model = f"{planner['model.preset']} ({planner['model.checkpoint'] or 'models/ default'})"
         progress = {p.index: p for p in driver.s.progress}
         safety_events = driver.safety_events()
         final_truth = driver.s.ee_truth
@@ -193,7 +193,7 @@ def run(config: DemoConfig, out_root: Path) -> dict:
         "run_dir": str(run_dir),
         "task": config.task,
         "seed": config.seed,
-        "model": model_name,
+        "model": model,
         "commit": git_commit(),
         "budget": budget,
         "verdict": "success" if success else "failure",

@@ -40,9 +40,9 @@ def node_class(spec: NodeSpec):
 def build_node(
     spec: NodeSpec, context, overrides: dict[str, Any] | None = None, cell: str = "", **extra
 ):
-    """Construct `spec`'s node in `context` with its config file's parameters, then the cell
+    """Construct `spec`'s node in `context` with its config files' parameters, then the cell
     file's (if any), then `overrides`."""
-    params = node_parameters([spec.config, cell] if cell else spec.config, spec.name)
+    params = node_parameters([*spec.files, cell] if cell else list(spec.files), spec.name)
     params.update(overrides or {})
     return node_class(spec)(context=context, parameter_overrides=params, **extra)
 

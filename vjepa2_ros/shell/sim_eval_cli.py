@@ -126,11 +126,12 @@ def run_graph(args, cfg, seeds, log):
     from vjepa2_ros.sim.kinematics import ArmKinematics
     from vjepa2_ros.sim.rig import episode_start
 
+    model = {"model.preset": args.preset, "model.checkpoint": args.checkpoint}  # both model nodes
     overrides = {
         "sim_camera": {"host": cfg.host},
         "franka_bridge": {"robot_ip": cfg.host, "relative_dynamics_factor": cfg.dynamics_factor},
-        "planner": {"budget": args.budget, "preset": args.preset, "checkpoint": args.checkpoint},
-        "camera_encoder": {"preset": args.preset, "checkpoint": args.checkpoint},
+        "planner": {"budget": args.budget, **model},
+        "camera_encoder": model,
         # The episode ends on ground truth, on the goal server's own end of the sub-goal, or
         # after max_cycles: the goal server's budget is the episode's.
         "goal_server": {"interactive_marker": False, "policy.max_cycles": cfg.max_cycles},
