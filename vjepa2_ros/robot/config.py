@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from vjepa2_ros.config import require
+from vjepa2_ros.interfaces import BASE_FRAME
 from vjepa2_ros.robot.gripper import GripperConfig
 from vjepa2_ros.robot.motion import SettleConfig
 from vjepa2_ros.robot.safety import SafetyConfig
@@ -55,7 +56,7 @@ class RobotConfig:
     state_reconnect_after_s: float = 3.0  # no good state read for this long while idle: reconnect
     home_timeout_s: float = 15.0
     shutdown_timeout_s: float = 5.0  # destroy_node waits this long for callbacks and franky calls
-    base_frame: str = "fr3_link0"
+    base_frame: str = BASE_FRAME  # franka_description's root link (interfaces.BASE_FRAME)
     joint_prefix: str = "fr3"  # joint names <prefix>_joint1..7, <prefix>_finger_joint1..2
     safety: SafetyConfig = field(default_factory=SafetyConfig)
     gripper: GripperConfig = field(default_factory=GripperConfig)

@@ -26,12 +26,11 @@ import torch
 
 from vjepa2_ros.config import ConfigError, load_section, require
 from vjepa2_ros.data.episodes import DatasetConfig, Episode
+from vjepa2_ros.model.config import DTYPES
 from vjepa2_ros.model.presets import ModelSpec, spec_from_name
 from vjepa2_ros.model.world_model import WorldModel
 from vjepa2_ros.train.init import copy_init
 from vjepa2_ros.train.losses import ac_losses
-
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
 @dataclass
