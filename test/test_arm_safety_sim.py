@@ -296,10 +296,6 @@ def test_a_flood_of_bad_actions_keeps_the_state_stream_and_the_log_quiet(ros, fr
         print(f"sent {sent} NaN actions; ee_state {rate:.1f} Hz; {len(lines)} rejection log lines")
         assert sent > 8000
         assert len(lines) <= 2 * 10
-        if rate < 95.0 and (os.cpu_count() or 1) < 4:
-            # Issue 15, open: with the flood, franky-sim and the bridge on two cores the box is
-            # CPU-bound and the stream measured 80-100 Hz here. Reported, not passed.
-            pytest.xfail(f"state stream {rate:.1f} Hz < 95 Hz on {os.cpu_count()} cores")
         assert rate >= 95.0
     finally:
         assert proc.stop() == 0

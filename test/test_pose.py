@@ -4,6 +4,7 @@ scipy's extrinsic xyz Euler convention and with each other."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 from scipy.spatial.transform import Rotation
 
@@ -90,3 +91,24 @@ def test_mujoco_quaternions_become_states_in_the_same_convention():
         assert state.shape == (7,) and state[6] == 0.25
         np.testing.assert_allclose(pose_to_matrix(state[:6])[:3, :3], rot.as_matrix(), atol=1e-12)
         np.testing.assert_allclose(matrix_to_pose(pose_to_matrix(state[:6])), state[:6], atol=1e-9)
+
+
+@pytest.mark.filterwarnings("ignore:Gimbal lock detected")  # scipy's, for the two locked cases
+def test_closed_form_pose_and_quaternion_match_scipy():
+    """The bridge's 100 Hz conversions (closed form) give scipy's numbers, gimbal lock included."""
+    from vjepa2_ros.pose.arrays import matrix_to_pose, quaternion_xyzw
+
+    rots = Rotation.random(500, random_state=11)
+    locked = Rotation.from_euler("xyz", [[0.3, np.pi / 2, 0.7], [-1.0, -np.pi / 2, 0.2]])
+    for rot in [*rots, *locked]:
+        m = np.eye(4)
+        m[:3, :3] = rot.as_matrix()
+        m[:3, 3] = [0.1, -0.2, 0.3]
+        pose = matrix_to_pose(m)
+        np.testing.assert_allclose(pose[:3], [0.1, -0.2, 0.3])
+        np.testing.assert_allclose(
+            Rotation.from_euler("xyz", pose[3:]).as_matrix(), m[:3, :3], atol=1e-9
+        )
+        np.testing.assert_allclose(pose[3:], rot.as_euler("xyz"), atol=1e-7)
+        q, want = quaternion_xyzw(pose), Rotation.from_euler("xyz", pose[3:]).as_quat()
+        np.testing.assert_allclose(q * np.sign(q @ want), want, atol=1e-12)

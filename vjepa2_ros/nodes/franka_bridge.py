@@ -2,9 +2,8 @@
 
 All safety logic (state machine, latches, arming, safety filter, watchdog, runaway guard, settle
 tracking) lives in the controller; this node only translates. One executor thread serves every
-callback (each returns at once); homing, which takes seconds, runs in its own thread, so a stop
-is never queued behind it; the state stream runs in its own thread too, so it keeps flowing
-while a motion or homing is under way.
+callback (each returns at once); homing runs in its own thread, so a stop is never queued behind
+it; the state stream too, so it flows while a motion or homing is under way.
 
 Teardown: libfranka serves one client, and the connection lives as long as the franky objects
 do. `destroy_node` cancels the timers, preempts motion, waits for callbacks in flight, then
@@ -156,8 +155,8 @@ class FrankaBridgeNode(Node):
             except ValueError as exc:
                 action, error = None, str(exc)
             outcome = self.controller.submit(action, stamp, parse_error=error)
-            if outcome.event:  # a clip or a rejection: tell diagnostics when its kind changes
-                self._publish_status()
+            if outcome.event:  # a clip or a rejection: diagnostics when its kind changes; the
+                self._publish_status(motion=False)  # motion message with the next sample
 
     def _on_gripper_timer(self) -> None:
         with self._gate.enter() as live:
@@ -193,17 +192,18 @@ class FrankaBridgeNode(Node):
             positions += [sample.gripper_width / 2.0] * 2
         self.pub_joints.publish(joints_to_msg(names_, positions, stamp))
 
-    def _publish_status(self, force: bool = False) -> None:
+    def _publish_status(self, force: bool = False, motion: bool = True) -> None:
         """Each latched topic when its value changes, diagnostics when the state or the kind of
-        event changes (`force`: all three). A flood of refused actions costs one motion message
-        each, not three."""
+        event changes (`force`: all three). `motion=False` leaves a changed /franka/motion to the
+        next call that allows it (the state loop's, at its rate)."""
         status = self.controller.status()
         kind = (status.state, status.motion.outcome, status.event.split(":")[0])
         last_state, last_motion, last_kind = self._published or (None, None, None)
-        self._published = (status.state, status.motion, kind)
+        send_motion = force or (motion and status.motion != last_motion)
+        self._published = (status.state, status.motion if send_motion else last_motion, kind)
         if force or status.state != last_state:
             self.pub_arm_state.publish(String(data=status.state.value))
-        if force or status.motion != last_motion:
+        if send_motion:
             self.pub_motion.publish(motion_to_msg(status.motion, self.config.base_frame))
         if force or kind != last_kind:
             self.pub_diag.publish(self._diagnostics(status))
