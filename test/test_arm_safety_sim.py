@@ -22,12 +22,12 @@ pytest.importorskip("franky", reason="franky-control is not installed")
 pytest.importorskip("franky_sim", reason="franky-sim is not installed")
 
 from rcl_interfaces.msg import Log
-from sensor_msgs.msg import JointState
+from sensor_msgs.msg import JointState, TimeReference
 from std_srvs.srv import SetBool, Trigger
 
 from vjepa2_ros import interfaces as names
 from vjepa2_ros.graph import NODES
-from vjepa2_ros.nodes.conversions import vector_to_msg
+from vjepa2_ros.nodes.conversions import stamp_to_sec, vector_to_msg
 from vjepa2_ros.nodes.franka_bridge import FrankaBridgeNode
 from vjepa2_ros.shell.runner import NodeProcess
 
@@ -109,6 +109,13 @@ class Operator:
         self.node.create_subscription(
             String, names.ARM_STATE, lambda m: self.arm_state.append(m.data), LATCHED
         )
+        self.motion: list[tuple[float, str]] = []  # (action stamp, outcome) on /franka/motion
+        self.node.create_subscription(
+            TimeReference,
+            names.MOTION,
+            lambda m: self.motion.append((stamp_to_sec(m.time_ref), m.source)),
+            LATCHED,
+        )
         self.pub = self.node.create_publisher(JointState, names.ACTION, 10)
 
     def wait_state(self, state: str, timeout: float = 30.0) -> None:
@@ -120,10 +127,20 @@ class Operator:
         self.ros.wait_for(lambda: len(self.states) >= n, 20, "fresh robot state")
         return self.states[-1]
 
-    def send(self, dx=0.0, dy=0.0, dz=0.0) -> None:
+    def send(self, dx=0.0, dy=0.0, dz=0.0) -> float:
+        """Publish an action; returns its stamp (s)."""
         self.ros.wait_for(lambda: self.pub.get_subscription_count() > 0, 10, "action subscriber")
         values = [dx, dy, dz, 0.0, 0.0, 0.0, 0.0]
-        self.pub.publish(vector_to_msg(values, names.ACTION_NAMES, self.node.get_clock().now()))
+        msg = vector_to_msg(values, names.ACTION_NAMES, self.node.get_clock().now())
+        self.pub.publish(msg)
+        return stamp_to_sec(msg.header.stamp)
+
+    def wait_answer(self, stamp: float, outcome: str, timeout: float = 5.0) -> None:
+        """/franka/motion answers the action stamped `stamp` with `outcome`."""
+        def answered() -> bool:  # the stamp went through seconds and back: compare to 1 us
+            return any(abs(t - stamp) < 1e-6 and o == outcome for t, o in self.motion)
+
+        self.ros.wait_for(answered, timeout, f"{outcome} answer")
 
     def call(self, service: str, srv=Trigger, request=None, timeout: float = 30.0):
         client = self.node.create_client(srv, service)
@@ -195,6 +212,9 @@ def test_a_stop_sent_while_disconnected_stays_latched(ros, franky_sim):
     op.send(dx=0.03)
     ros.wait_for(lambda: node.controller.event == "rejected: stopped", 10, "rejection")
     assert np.abs(op.ee()[:3] - before[:3]).max() < STILL_M
+    franky_sim.kill()  # no state samples flow: the refusal is still answered on /franka/motion
+    ros.wait_for(lambda: not node.controller.backend.connected, 30, "disconnect")
+    op.wait_answer(op.send(dx=0.03), "rejected")
 
 
 def test_stop_during_home_gives_honest_answers(ros, franky_sim):
@@ -239,7 +259,7 @@ def test_actions_from_another_process_are_refused_while_disarmed(ros, franky_sim
             f"""
             import time, rclpy
             from rclpy.node import Node
-            from sensor_msgs.msg import JointState
+            from sensor_msgs.msg import JointState, TimeReference
             rclpy.init()
             n = Node("attacker")
             pub = n.create_publisher(JointState, "{names.ACTION}", 10)
@@ -290,6 +310,8 @@ def test_a_flood_of_bad_actions_keeps_the_state_stream_and_the_log_quiet(ros, fr
             delay = t_next - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
+        # The last refused action is answered on /franka/motion (with the next state sample).
+        op.wait_answer(stamp_to_sec(flood.header.stamp), "rejected")
         window = [s for s in stamps if s >= stamps[0] + 1.0][:-10]  # skip start-up and tail
         rate = (len(window) - 1) / (window[-1] - window[0])
         lines = [m for m in logs if m.name == "franka_bridge" and "rejected" in m.msg]

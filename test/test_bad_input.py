@@ -124,10 +124,12 @@ def test_params_file_typos_are_errors_not_silence(tmp_path):
     shared_typo.write_text("/**:\n  ros__parameters:\n    model:\n      devise: cuda\n")
     with pytest.raises(ConfigError, match=r"unknown parameter\(s\) for planner: model.devise"):
         check_params_files([str(shared_typo)], "planner", planner_known)
+    # ... and in one node's section it is refused (the two model nodes would differ), even for
+    # a node that declares it.
     own = tmp_path / "own.yaml"
-    own.write_text("franka_bridge:\n  ros__parameters:\n    model:\n      device: cuda\n")
-    with pytest.raises(ConfigError, match=r"unknown parameter.*franka_bridge: model\.device"):
-        check_params_files([str(own)], "franka_bridge", known)
+    own.write_text("planner:\n  ros__parameters:\n    model:\n      device: cuda\n")
+    with pytest.raises(ConfigError, match=r"model\.device in the planner section.*`/\*\*:`"):
+        check_params_files([str(own)], "planner", planner_known)
 
 
 def test_a_node_that_cannot_start_says_so_once_and_exits_1(tmp_path):

@@ -40,6 +40,22 @@ def test_cell_files_hold_only_known_nodes_and_keys():
         check_params_files(files, spec.name, config_parameter_names(node_class(spec)))
 
 
+def test_a_cell_file_sets_the_model_for_the_model_nodes_only():
+    """cell_example.yaml's `/**` model.device reaches camera_encoder and planner; the bridge's
+    config (preflight, the sim rig, in-process runs) never sees it."""
+    from vjepa2_ros.config import load_node_config, node_parameters
+    from vjepa2_ros.graph import node_spec
+    from vjepa2_ros.robot.config import RobotConfig
+
+    cell = str(ROOT / "config" / "cell_example.yaml")
+    for name in ("camera_encoder", "planner"):
+        files = [str(ROOT / "config" / f) for f in node_spec(name).files] + [cell]
+        assert node_parameters(files, name)["model.device"] == "cuda"
+    bridge = [str(ROOT / "config" / "robot.yaml"), cell]
+    assert not any(k.startswith("model.") for k in node_parameters(bridge, "franka_bridge"))
+    assert load_node_config(RobotConfig, bridge, "franka_bridge").robot_ip == "172.16.0.2"
+
+
 def test_one_model_configuration_for_both_model_nodes():
     """model.yaml holds the one value of each model setting; both model nodes read it, nested
     as `model`, and no other config file repeats it."""

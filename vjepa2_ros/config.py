@@ -192,13 +192,19 @@ def node_parameters(files: str | Path | list[str | Path], node_name: str) -> dic
     """The flat ROS parameters of `node_name` from one or more ROS parameter files.
 
     Each file holds `<node>: ros__parameters: {...}` and/or `/**: ros__parameters: {...}` (every
-    node); in a file the node's own section wins over `/**`, and later files override earlier
-    ones, as `--params-file` does for a node.
+    node); later files override earlier ones, as `--params-file` does for a node. A shared group
+    in `/**` (graph.SHARED_GROUPS, e.g. `model.*`) reaches only the nodes that declare it; the
+    others ignore it, as ROS does.
     """
+    from vjepa2_ros.graph import SHARED_GROUPS
+
+    theirs = {g for g, owners in SHARED_GROUPS.items() if node_name not in owners}
     params: dict[str, Any] = {}
     for file in [files] if isinstance(files, (str, Path)) else files:
         data = load_yaml(file)
-        for name in ("/**", node_name, f"/{node_name}"):
+        everyone = section_parameters(data, "/**")
+        params.update({k: v for k, v in everyone.items() if k.split(".")[0] not in theirs})
+        for name in (node_name, f"/{node_name}"):
             params.update(section_parameters(data, name))
     return params
 

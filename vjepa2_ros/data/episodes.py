@@ -14,6 +14,7 @@ commanded actions on /vjepa2/action are kept alongside when the bag has them, fo
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -87,9 +88,13 @@ def _read_topics(bag: Path, config: DatasetConfig) -> dict[str, list]:
         read = bag_io.read_bag(bag, (*needed, config.action_topic), required=needed)
     except bag_io.BagError as exc:
         raise DatasetError(
-            f"{exc} Post-training needs {' and '.join(needed)} recorded together "
+            f"{exc}. Post-training needs {' and '.join(needed)} recorded together "
             "(vjepa2-collect or record:=true)."
         ) from exc
+    except Exception as exc:  # rosbags raises several unrelated types for broken files
+        raise DatasetError(f"bag {bag} cannot be read: {exc}") from exc
+    if read.recovered:  # an interrupted recording: train on what it holds, and say so
+        warnings.warn(f"{bag}: {read.recovered}", stacklevel=2)
     return {
         topic: [(_stamp_ns(msg, t_ns), msg) for t_ns, msg in read.messages.get(topic, [])]
         for topic in (*needed, config.action_topic)

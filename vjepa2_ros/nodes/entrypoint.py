@@ -43,7 +43,9 @@ def check_params_files(files: list[str], node_name: str, known: set[str]) -> Non
     """Unknown node sections and unknown keys for `node_name` are errors (named, with the fix).
 
     In a `/**` section (every node), another node's shared group (graph.SHARED_GROUPS, e.g.
-    `model.*` for the model nodes) is theirs, not unknown.
+    `model.*` for the model nodes) is theirs, not unknown. A shared group belongs in `/**` only:
+    in one node's section it would make that node's model differ from the other's (and rcl
+    applies the shared file's `/**` after it).
     """
     from vjepa2_ros.graph import NODES, SHARED_GROUPS
 
@@ -61,6 +63,13 @@ def check_params_files(files: list[str], node_name: str, known: set[str]) -> Non
         everyone = section_parameters(data, "/**")
         own = {**section_parameters(data, node_name), **section_parameters(data, f"/{node_name}")}
         theirs = {k for k in everyone if k.split(".")[0] in others}
+        misplaced = sorted(k for k in own if k.split(".")[0] in SHARED_GROUPS)
+        if misplaced:
+            raise ConfigError(
+                f"{file}: {', '.join(misplaced)} in the {node_name} section: shared settings are "
+                "set once for every node that uses them, in a `/**:` section "
+                "(config/cell_example.yaml shows how)"
+            )
         unknown = sorted(
             k
             for k in {**everyone, **own}

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
+import threading
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
@@ -63,9 +64,8 @@ class FrankaBridgeNode(Node):
     """The only node that moves the arm."""
 
     config_class = RobotConfig  # its parameters (entrypoint checks parameter files)
-    # One thread: rclpy's multi-threaded executor spins its main thread at every message and
-    # starved the 100 Hz state stream under an action flood. The one blocking call (home) runs
-    # in its own thread, so stop never waits behind it.
+    # One thread: rclpy's multi-threaded executor starved the state stream under an action flood
+    # (its main thread spins at every message). Home, the one blocking call, has its own thread.
     executor_threads = 1
 
     def __init__(self, **kwargs) -> None:
@@ -76,6 +76,7 @@ class FrankaBridgeNode(Node):
         self.controller = ArmController(cfg, clock=self._now, log=self._log)
         self._gate = CallbackGate()  # destroy_node waits for callbacks in flight
         self._published: tuple | None = None  # (state, motion, event kind) last published
+        self._status_lock = threading.Lock()  # the executor and the state loop both publish
 
         qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
         self.pub_state = self.create_publisher(JointState, names.EE_STATE, qos)
@@ -98,9 +99,7 @@ class FrankaBridgeNode(Node):
         ]
         self._try_connect()
         sys.setswitchinterval(min(sys.getswitchinterval(), GIL_SWITCH_INTERVAL_S))
-        self._state_loop = StateLoop(
-            self.controller, cfg.state_rate_hz, self._on_sample, self._log
-        ).start()
+        self._state_loop = StateLoop(c, cfg.state_rate_hz, self._on_sample, self._log).start()
         self._started = True
 
     def _now(self) -> float:
@@ -156,7 +155,8 @@ class FrankaBridgeNode(Node):
                 action, error = None, str(exc)
             outcome = self.controller.submit(action, stamp, parse_error=error)
             if outcome.event:  # a clip or a rejection: diagnostics when its kind changes; the
-                self._publish_status(motion=False)  # motion message with the next sample
+                # motion message with the next state sample (now when none flow: disconnected)
+                self._publish_status(motion=not self.controller.backend.connected)
 
     def _on_gripper_timer(self) -> None:
         with self._gate.enter() as live:
@@ -193,20 +193,20 @@ class FrankaBridgeNode(Node):
         self.pub_joints.publish(joints_to_msg(names_, positions, stamp))
 
     def _publish_status(self, force: bool = False, motion: bool = True) -> None:
-        """Each latched topic when its value changes, diagnostics when the state or the kind of
-        event changes (`force`: all three). `motion=False` leaves a changed /franka/motion to the
-        next call that allows it (the state loop's, at its rate)."""
-        status = self.controller.status()
-        kind = (status.state, status.motion.outcome, status.event.split(":")[0])
-        last_state, last_motion, last_kind = self._published or (None, None, None)
-        send_motion = force or (motion and status.motion != last_motion)
-        self._published = (status.state, status.motion if send_motion else last_motion, kind)
-        if force or status.state != last_state:
-            self.pub_arm_state.publish(String(data=status.state.value))
-        if send_motion:
-            self.pub_motion.publish(motion_to_msg(status.motion, self.config.base_frame))
-        if force or kind != last_kind:
-            self.pub_diag.publish(self._diagnostics(status))
+        """Latched topics when their value changes, diagnostics when the state or the event kind
+        does (`force`: all three); `motion=False` leaves /franka/motion to the state loop."""
+        with self._status_lock:
+            status = self.controller.status()
+            kind = (status.state, status.motion.outcome, status.event.split(":")[0])
+            last_state, last_motion, last_kind = self._published or (None, None, None)
+            send_motion = force or (motion and status.motion != last_motion)
+            self._published = (status.state, status.motion if send_motion else last_motion, kind)
+            if force or status.state != last_state:  # in the lock: latched values stay in order
+                self.pub_arm_state.publish(String(data=status.state.value))
+            if send_motion:
+                self.pub_motion.publish(motion_to_msg(status.motion, self.config.base_frame))
+            if force or kind != last_kind:
+                self.pub_diag.publish(self._diagnostics(status))
 
     def _diagnostics(self, status: ArmStatus):
         level = LEVELS[status.state]

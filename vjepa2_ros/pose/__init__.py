@@ -9,3 +9,7 @@ Two faces of this one definition: `pose.tensors` (torch, batched, the planner's 
 `pose.arrays` (numpy/scipy, the robot's safety filter, the sim and the ROS conversions, no torch).
 test_pose.py checks that they agree.
 """
+
+# |cos(pitch)| below this counts as gimbal lock (pitch = +-90 deg) in both faces: the yaw is then
+# 0 and the whole remaining rotation is in the roll, as scipy chooses at the lock.
+GIMBAL_EPS = 1e-6

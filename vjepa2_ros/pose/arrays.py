@@ -10,20 +10,20 @@ import math
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-# |cos(pitch)| below this counts as gimbal lock (pitch = +-90 deg): yaw is then 0, as scipy sets it.
-_GIMBAL_EPS = 1e-9
+from vjepa2_ros.pose import GIMBAL_EPS
 
 
 def matrix_to_pose(matrix: np.ndarray) -> np.ndarray:
     """A 4x4 homogeneous transform -> [x, y, z, roll, pitch, yaw], pitch in [-pi/2, pi/2].
 
     Closed form (the bridge runs it at 100 Hz; scipy's from_matrix costs ~80 us with its SVD):
-    the same angles as scipy's `as_euler("xyz")` for a rotation matrix, gimbal lock included.
+    the same angles as scipy's `as_euler("xyz")` for a rotation matrix and as pose.tensors; at
+    gimbal lock (within GIMBAL_EPS) the yaw is 0, as both choose.
     """
     m = np.asarray(matrix, dtype=np.float64)
     cos_pitch = math.hypot(m[0, 0], m[1, 0])
     pitch = math.atan2(-m[2, 0], cos_pitch)
-    if cos_pitch < _GIMBAL_EPS:  # pitch +90: R01 = sin(roll - yaw); -90: sin(roll + yaw)
+    if cos_pitch < GIMBAL_EPS:  # pitch +90: R01 = sin(roll - yaw); -90: sin(roll + yaw)
         sign = 1.0 if m[2, 0] < 0 else -1.0
         roll, yaw = math.atan2(sign * m[0, 1], m[1, 1]), 0.0
     else:

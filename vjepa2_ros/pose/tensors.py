@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import torch
 
-# |cos(pitch)| below this counts as gimbal lock (pitch = +-90 deg): yaw is then set to 0, as scipy does.
-_GIMBAL_EPS = 1e-6
+from vjepa2_ros.pose import GIMBAL_EPS
 
 
 def euler_xyz_to_matrix(euler: torch.Tensor) -> torch.Tensor:
@@ -39,7 +38,7 @@ def matrix_to_euler_xyz(matrix: torch.Tensor) -> torch.Tensor:
     pitch = torch.atan2(-r20, cos_b)
     roll = torch.atan2(r21, r22)
     yaw = torch.atan2(r10, r00)
-    locked = cos_b < _GIMBAL_EPS
+    locked = cos_b < GIMBAL_EPS
     # pitch = +90: R01 = sin(roll - yaw), R11 = cos(roll - yaw); pitch = -90: roll + yaw instead.
     sign = torch.where(r20 < 0, torch.ones_like(r20), -torch.ones_like(r20))
     roll_locked = torch.atan2(sign * r01, r11)
