@@ -137,6 +137,7 @@ class Operator:
 
     def wait_answer(self, stamp: float, outcome: str, timeout: float = 5.0) -> None:
         """/franka/motion answers the action stamped `stamp` with `outcome`."""
+
         def answered() -> bool:  # the stamp went through seconds and back: compare to 1 us
             return any(abs(t - stamp) < 1e-6 and o == outcome for t, o in self.motion)
 
