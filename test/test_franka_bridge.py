@@ -318,7 +318,7 @@ def test_watchdog_stops_motion_when_actions_stop(bridge_factory):
 def test_gripper_closes_and_opens_from_action_values(bridge_factory):
     bridge, probe = bridge_factory()
     probe.wait_settled()
-    probe.send([0, 0, 0, 0, 0, 0, 0.75])  # target closedness > close_threshold: grasp
+    probe.send([0, 0, 0, 0, 0, 0, 0.75])  # closedness delta > delta_threshold: grasp
     # Closedness (on ee_state) and finger width (on joint_states) are two topics: wait for both.
     probe.ros.wait_for(
         lambda: probe.ee()[6] > 0.9 and probe.joints[-1].position[7] * 2 < 0.008,

@@ -155,22 +155,22 @@ def test_safety_config_validation_messages():
 
 
 def test_hysteresis_opens_closes_and_holds_in_dead_band():
-    h = GripperHysteresis(GripperConfig(close_threshold=0.6, open_threshold=0.4))
-    assert h.decide(0.5) is None  # dead band, nothing commanded yet
-    assert h.decide(0.7) == "close"
+    h = GripperHysteresis(GripperConfig(delta_threshold=0.25))
+    assert h.decide(0.2) is None  # dead band, nothing commanded yet
+    assert h.decide(0.3) == "close"
     assert h.decide(0.9) is None  # already closing
-    assert h.decide(0.45) is None  # dead band keeps "close"
-    assert h.decide(0.55) is None
-    assert h.decide(0.3) == "open"
-    assert h.decide(0.59) is None
-    assert h.decide(0.61) == "close"
+    assert h.decide(0.0) is None  # holding: "keep" actions never open the hand (a held cup
+    assert h.decide(-0.2) is None  # reads closedness ~0.25, which a target rule would open)
+    assert h.decide(-0.3) == "open"
+    assert h.decide(0.24) is None
+    assert h.decide(0.25) == "close"  # the planner's smallest non-zero gripper value
     h.reset()
     assert h.decide(0.8) == "close"
 
 
 def test_gripper_config_and_width_mapping():
-    with pytest.raises(ConfigError, match="open_threshold"):
-        GripperConfig(close_threshold=0.4, open_threshold=0.6)
+    with pytest.raises(ConfigError, match="delta_threshold"):
+        GripperConfig(delta_threshold=1.5)
     assert closedness_from_width(0.08, 0.08) == 0.0
     assert closedness_from_width(0.0, 0.08) == 1.0
     assert closedness_from_width(0.02, 0.08) == pytest.approx(0.75)

@@ -101,3 +101,28 @@ def test_the_committed_small_model_reaches_a_goal(rig, small_model):
     result = ev.run_reach(seed=1)
     assert result.success, result.line()
     assert result.final_distance_m <= 0.03 < 0.1 <= result.initial_distance_m
+
+
+def test_a_scripted_grasp_through_the_rig_holds_the_cup_up_the_lift(rig):
+    """The collector's grasp lifts the cup, and the recorded state says the hand holds it: the
+    rig reads the finger width as the bridge's gripper timer does, and "keep" actions (closedness
+    delta 0) never open a hand that holds a cup (it reads closedness ~0.3, not 1)."""
+    from vjepa2_ros.sim.exploration import ExplorationPolicy
+
+    rig.reset(903)
+    cup0 = rig.cell.ground_truth()["cup"][0].copy()
+    policy = ExplorationPolicy(seed=903)
+    policy.start_grasp(cup0)
+    held = []
+    while policy.phase != "lift":
+        rig.execute(policy.act(rig.state()))
+    while policy.phase == "lift":
+        rig.execute(policy.act(rig.state()))
+        truth = rig.cell.ground_truth()
+        held.append((truth["cup"][0][2] - cup0[2], rig.state()[6], truth["ee.gripper"]))
+    rise, closedness, width = max(held)
+    assert rise >= 0.05, f"the cup rose {rise * 100:.1f} cm during the lift: {held}"
+    assert 0.2 < closedness < 0.5 and 0.04 < width < 0.065, held  # on the 6 cm cup
+    while policy.phase == "release":
+        rig.execute(policy.act(rig.state()))
+    assert rig.state()[6] < 0.1  # released: the state says open again

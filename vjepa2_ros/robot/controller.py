@@ -435,7 +435,7 @@ class ArmController:
                 return self._reject(stamp, verdict.event, verdict.detail)
             try:
                 self.backend.move_to(verdict.target)
-                command = self.gripper_logic.decide(float(verdict.target[6]))
+                command = self.gripper_logic.decide(float(action[6]))
                 if command is not None:
                     self.backend.gripper(command)
             except RobotError as exc:

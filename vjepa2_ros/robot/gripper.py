@@ -1,10 +1,12 @@
-"""Gripper command from the action's gripper value: thresholds with hysteresis (pure).
+"""Gripper command from the action's gripper value: a dead band with hysteresis (pure).
 
-Semantics: the action carries a closedness delta (VJEPA2_AC.md: 0 open, 1 closed). The bridge
-adds it to the measured closedness and clips to [0, 1]: that is the target closedness. A target
-above `close_threshold` closes the gripper (a grasp), below `open_threshold` opens it; in between
-the last command stands (hysteresis), so a hovering value never makes the gripper chatter. A
-command is only issued when it differs from the last one sent.
+Semantics: the action carries a closedness delta (VJEPA2_AC.md: 0 open, 1 closed; the planner
+returns 0 or |delta| >= 0.25). The delta is the intent: at least `delta_threshold` closes the
+gripper (a grasp), at most -`delta_threshold` opens it, in between the last command stands, so
+a hovering value never makes the gripper chatter. Not the measured closedness plus the delta: a
+Franka Hand holding a 6 cm cup reads closedness 0.25, so every "keep holding" action (delta 0)
+would have opened the hand and dropped the cup. A command is only issued when it differs from
+the last one sent.
 """
 
 from __future__ import annotations
@@ -22,17 +24,16 @@ class GripperConfig:
     """Gripper settings (config/robot.yaml `gripper.*`)."""
 
     enabled: bool = True
-    close_threshold: float = 0.6  # target closedness above this: close
-    open_threshold: float = 0.4  # below this: open
+    delta_threshold: float = 0.25  # a closedness delta >= this closes, <= -this opens
     speed_m_s: float = 0.05
     grasp_force_n: float = 20.0
     max_width_m: float = 0.08  # width at closedness 0 (Franka Hand)
 
     def __post_init__(self) -> None:
         require(
-            0.0 <= self.open_threshold < self.close_threshold <= 1.0,
-            f"gripper.open_threshold ({self.open_threshold}) must be below close_threshold "
-            f"({self.close_threshold}), both in [0, 1] (closedness)",
+            0.0 < self.delta_threshold < 1.0,
+            f"gripper.delta_threshold must be in (0, 1) (a closedness delta), "
+            f"got {self.delta_threshold}",
         )
         require_in("gripper.speed_m_s", self.speed_m_s, 0.2, "m/s")
         require_in("gripper.grasp_force_n", self.grasp_force_n, 140.0, "N (Franka Hand)")
@@ -45,17 +46,17 @@ def closedness_from_width(width_m: float, max_width_m: float) -> float:
 
 
 class GripperHysteresis:
-    """Turns target closedness values into open/close commands, each issued once."""
+    """Turns actions' closedness deltas into open/close commands, each issued once."""
 
     def __init__(self, config: GripperConfig) -> None:
         self.config = config
         self.last: GripperCommand | None = None
 
-    def decide(self, target_closedness: float) -> GripperCommand | None:
+    def decide(self, delta: float) -> GripperCommand | None:
         """The command to send now, or None (in the dead band, or already commanded)."""
-        if target_closedness > self.config.close_threshold:
+        if delta >= self.config.delta_threshold:
             wanted: GripperCommand | None = "close"
-        elif target_closedness < self.config.open_threshold:
+        elif delta <= -self.config.delta_threshold:
             wanted = "open"
         else:
             wanted = None

@@ -155,14 +155,29 @@ class SimRig:
         return outcome.event
 
     def wait_settled(self, stamp: float) -> None:
-        """Until the action stamped `stamp` settled (or the motion timeout, then on anyway)."""
+        """Until the action stamped `stamp` settled (or the motion timeout, then on anyway).
+
+        Meanwhile the gripper is polled as the bridge's gripper timer does (finger width, a
+        command kept behind the running one); once settled, the next state carries the width.
+        """
         deadline = time.monotonic() + self.config.motion_timeout_s
+        period, next_poll = 1.0 / self.controller.config.gripper_rate_hz, 0.0
         while time.monotonic() < deadline:
+            if time.monotonic() >= next_poll:
+                self.controller.poll_gripper()
+                next_poll = time.monotonic() + period
             m = self.motion()
             if m.outcome != "moving" and m.action_stamp is not None and m.action_stamp >= stamp:
+                self.controller.poll_gripper()
+                self._next_sample()
                 return
             time.sleep(0.005)
         self._log("warning", f"no settle within {self.config.motion_timeout_s} s of an action")
+
+    def _next_sample(self) -> None:
+        """Until the state loop read the robot again (a sample after this call)."""
+        before = self.controller.last_sample
+        self._wait(lambda: self.controller.last_sample is not before, 2.0, "a robot state")
 
     def ensure_armed(self) -> None:
         """As an operator between episodes: clear a latch (counted) and arm."""
