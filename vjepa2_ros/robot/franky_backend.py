@@ -282,6 +282,11 @@ class FrankaBackend:
         future = self._gripper_future
         return future is not None and not future.wait(0)
 
+    @property
+    def gripper_active(self) -> bool:
+        """A gripper command is running or waiting behind the running one."""
+        return self._gripper_pending is not None or self.gripper_busy
+
     def gripper_poll(self) -> GripperCommand | None:
         """Issue the kept gripper command once the previous one finished; returns it if issued."""
         command = self._gripper_pending

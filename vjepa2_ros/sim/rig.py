@@ -149,27 +149,33 @@ class SimRig:
         Returns the safety event ("" for a clean action); a refused action does not move.
         """
         stamp = self.controller.clock() if stamp is None else stamp
+        gripper_before = self.controller.gripper_logic.last
         outcome = self.controller.submit(np.asarray(action, dtype=np.float64), stamp)
         if outcome.executed:
-            self.wait_settled(stamp)
+            self.wait_settled(stamp, gripper=self.controller.gripper_logic.last != gripper_before)
         return outcome.event
 
-    def wait_settled(self, stamp: float) -> None:
+    def wait_settled(self, stamp: float, gripper: bool = False) -> None:
         """Until the action stamped `stamp` settled (or the motion timeout, then on anyway).
 
-        Meanwhile the gripper is polled as the bridge's gripper timer does (finger width, a
-        command kept behind the running one); once settled, the next state carries the width.
+        `gripper` (the action commanded the gripper) or a gripper command still running: the
+        gripper is polled as the bridge's gripper timer does (finger width, a command kept behind
+        the running one), and once settled the next state carries the new width. Otherwise the
+        gripper is left alone (each libfranka gripper read waits for the hand's next packet).
         """
         deadline = time.monotonic() + self.config.motion_timeout_s
         period, next_poll = 1.0 / self.controller.config.gripper_rate_hz, 0.0
+        backend = self.controller.backend
         while time.monotonic() < deadline:
-            if time.monotonic() >= next_poll:
+            gripper = gripper or backend.gripper_active
+            if gripper and time.monotonic() >= next_poll:
                 self.controller.poll_gripper()
                 next_poll = time.monotonic() + period
             m = self.motion()
             if m.outcome != "moving" and m.action_stamp is not None and m.action_stamp >= stamp:
-                self.controller.poll_gripper()
-                self._next_sample()
+                if gripper:
+                    self.controller.poll_gripper()
+                    self._next_sample()
                 return
             time.sleep(0.005)
         self._log("warning", f"no settle within {self.config.motion_timeout_s} s of an action")
