@@ -105,3 +105,18 @@ def test_end_effector_tf_in_the_robot_frame():
     (t,) = msg.transforms
     assert t.header.frame_id == "fr3_link0" and t.child_frame_id == names.EE_FRAME
     assert (t.transform.translation.x, t.transform.translation.z) == (0.4, 0.3)
+
+
+def test_diagnostic_readers_read_only_keys_the_writers_define():
+    """The evaluator, the demo and the graph driver read diagnostics and named vectors by key:
+    every key they read is one that interfaces.py defines (what the nodes write)."""
+    import re
+
+    known = {*names.PLANNER_KEYS, *names.BRIDGE_KEYS, *names.PROGRESS_NAMES, *names.CYCLE_NAMES}
+    readers = ("evaluation/episodes.py", "shell/demo.py", "shell/episode.py")
+    pattern = re.compile(r"\b(?:kv|v|values)(?:\.get\(|\[)[\"'](\w+)[\"']")
+    read = set()
+    for reader in readers:
+        read |= set(pattern.findall((ROOT / "vjepa2_ros" / reader).read_text()))
+    assert {"cycle", "energy", "skipped", "safety_event", "actions_rejected"} <= read
+    assert read <= known, f"keys no node writes: {sorted(read - known)}"
