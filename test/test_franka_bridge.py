@@ -361,3 +361,15 @@ def test_unreachable_robot_reports_disconnected_and_stays_up(ros):
     ros.wait_for(lambda: pub.get_subscription_count() > 0, 10, "action subscriber")
     pub.publish(vector_to_msg([0.01, 0, 0, 0, 0, 0, 0], ACTION_NAMES, probe.get_clock().now()))
     ros.wait_for(lambda: bridge.controller.event == "rejected: disconnected", 5, "rejection")
+
+
+def test_the_bridge_hands_the_gil_over_quickly_and_restores_it_when_it_goes(bridge_factory, ros):
+    """The state loop needs quick GIL turns; the setting is process-wide, so a bridge sharing a
+    process (tests, the demo's driver) puts it back when it is destroyed."""
+    import sys
+
+    sys.setswitchinterval(0.005)  # Python's default
+    bridge, _probe = bridge_factory()
+    assert sys.getswitchinterval() == pytest.approx(0.0002)
+    ros.remove(bridge)
+    assert sys.getswitchinterval() == pytest.approx(0.005)

@@ -13,7 +13,6 @@ disconnects (and checks the connection is really released), so a new bridge can 
 from __future__ import annotations
 
 import contextlib
-import sys
 import threading
 
 import numpy as np
@@ -27,6 +26,7 @@ from std_msgs.msg import String
 from std_srvs.srv import SetBool, Trigger
 
 from vjepa2_ros import interfaces as names
+from vjepa2_ros.compute import quick_gil_handover
 from vjepa2_ros.nodes.callbacks import CallbackGate, run_in_thread
 from vjepa2_ros.nodes.conversions import (
     diagnostics_msg,
@@ -47,8 +47,7 @@ from vjepa2_ros.robot.controller import Answer, ArmController, ArmState, ArmStat
 from vjepa2_ros.robot.franky_backend import RobotError, RobotSample
 
 NODE_NAME = names.BRIDGE_STATUS_NAME
-# Python hands the GIL over every 5 ms by default: while the executor is busy, each of the state
-# loop's GIL acquisitions could wait that long (the 100 Hz stream fell to ~45 Hz under a flood).
+# GIL handover (Python's default: 5 ms; the 100 Hz stream fell to ~45 Hz under a flood with it).
 GIL_SWITCH_INTERVAL_S = 0.0002
 LEVELS = {
     ArmState.ARMED: DiagnosticStatus.OK,
@@ -98,7 +97,7 @@ class FrankaBridgeNode(Node):
             self.create_timer(cfg.reconnect_period_s, self._try_connect),
         ]
         self._try_connect()
-        sys.setswitchinterval(min(sys.getswitchinterval(), GIL_SWITCH_INTERVAL_S))
+        self._restore_gil = quick_gil_handover(GIL_SWITCH_INTERVAL_S)
         self._state_loop = StateLoop(c, cfg.state_rate_hz, self._on_sample, self._log).start()
         self._started = True
 
@@ -239,6 +238,7 @@ class FrankaBridgeNode(Node):
         if stuck:
             self.get_logger().error(f"{stuck} callbacks still running at shutdown")
         self._state_loop.stop(self.config.shutdown_timeout_s)
+        self._restore_gil()
         try:
             self.controller.disconnect(self.config.shutdown_timeout_s)
         except RobotError as exc:
