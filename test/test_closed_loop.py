@@ -163,6 +163,8 @@ def test_full_graph_plans_acts_and_stops_on_a_dead_camera(tmp_path, one_torch_th
         first_after = min(after)
         late = [v for v in planned if int(v["cycle"]) >= first_after + 2]
         assert not late, f"planned after the camera stopped (cycle {first_after}): {late}"
-        assert "camera" in skipped[-1]["skipped"]
+        # The gate names the first thing missing: the last action may still be settling (a slow
+        # sim under load) before it says the camera is silent.
+        wait_for(lambda: "camera" in skipped[-1]["skipped"], 30, "the planner naming the camera")
         wait_for(lambda: received() == planner.actions_published, 5, "every action at the bridge")
         assert not runner.errors, f"callbacks raised: {runner.errors}"
