@@ -80,7 +80,9 @@ def test_reach_cycles_with_the_committed_small_model(rig, small_model):
     assert result.cycles == len(result.history) >= 1
     points = np.array([start] + [h.ee for h in result.history])
     for h, step in zip(result.history, np.diff(points, axis=0)):
-        assert np.isfinite(h.energy) and h.best_energy <= h.energy + 1e-6
+        # No order between them: the returned plan is the elite mean, whose own energy can be
+        # below the best sampled candidate's (seen: 0.093917 vs 0.093921).
+        assert np.isfinite(h.energy) and np.isfinite(h.best_energy)
         np.testing.assert_allclose(step, h.action[:3], atol=0.01)
     assert result.final_distance_m == pytest.approx(result.history[-1].distance_m)
 
