@@ -196,14 +196,13 @@ def node_parameters(files: str | Path | list[str | Path], node_name: str) -> dic
     in `/**` (graph.SHARED_GROUPS, e.g. `model.*`) reaches only the nodes that declare it; the
     others ignore it, as ROS does.
     """
-    from vjepa2_ros.graph import SHARED_GROUPS
+    from vjepa2_ros.graph import foreign_shared_key
 
-    theirs = {g for g, owners in SHARED_GROUPS.items() if node_name not in owners}
     params: dict[str, Any] = {}
     for file in [files] if isinstance(files, (str, Path)) else files:
         data = load_yaml(file)
         everyone = section_parameters(data, "/**")
-        params.update({k: v for k, v in everyone.items() if k.split(".")[0] not in theirs})
+        params.update({k: v for k, v in everyone.items() if not foreign_shared_key(node_name, k)})
         for name in (node_name, f"/{node_name}"):
             params.update(section_parameters(data, name))
     return params

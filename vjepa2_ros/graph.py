@@ -80,6 +80,19 @@ SHARED_GROUPS: dict[str, tuple[str, ...]] = {
 }
 
 
+def shared_group(key: str) -> str | None:
+    """The shared group a parameter key belongs to (`model.device` -> `model`), or None."""
+    group = key.split(".")[0]
+    return group if group in SHARED_GROUPS else None
+
+
+def foreign_shared_key(node_name: str, key: str) -> bool:
+    """Whether `key` in a `/**` section belongs to a shared group `node_name` does not declare
+    (that node ignores it there, as ROS does)."""
+    group = shared_group(key)
+    return group is not None and node_name not in SHARED_GROUPS[group]
+
+
 def node_spec(name: str) -> NodeSpec:
     """The graph's node called `name`."""
     for spec in NODES:

@@ -47,9 +47,8 @@ def check_params_files(files: list[str], node_name: str, known: set[str]) -> Non
     in one node's section it would make that node's model differ from the other's (and rcl
     applies the shared file's `/**` after it).
     """
-    from vjepa2_ros.graph import NODES, SHARED_GROUPS
+    from vjepa2_ros.graph import NODES, foreign_shared_key, shared_group
 
-    others = {g for g, owners in SHARED_GROUPS.items() if node_name not in owners}
     nodes = {n.name for n in NODES} | {"recorder", "/**"}
     for file in files:
         data = load_yaml(file)
@@ -62,8 +61,8 @@ def check_params_files(files: list[str], node_name: str, known: set[str]) -> Non
                 )
         everyone = section_parameters(data, "/**")
         own = {**section_parameters(data, node_name), **section_parameters(data, f"/{node_name}")}
-        theirs = {k for k in everyone if k.split(".")[0] in others}
-        misplaced = sorted(k for k in own if k.split(".")[0] in SHARED_GROUPS)
+        theirs = {k for k in everyone if foreign_shared_key(node_name, k)}
+        misplaced = sorted(k for k in own if shared_group(k))
         if misplaced:
             raise ConfigError(
                 f"{file}: {', '.join(misplaced)} in the {node_name} section: shared settings are "
