@@ -17,8 +17,10 @@ lint: setup
 test: lint
 	$(PY) -m pytest
 
+# `make demo`: reach (config/demo.yaml); `make demo DEMO=pick_place`: config/demo_pick_place.yaml.
+DEMO ?=
 demo: setup
-	$(PY) -m vjepa2_ros.shell.demo
+	$(PY) -m vjepa2_ros.shell.demo --config demo$(if $(DEMO),_$(DEMO),).yaml
 
 bench: setup
 	$(PY) bench/model.py
@@ -49,12 +51,13 @@ small-model: setup
 	$(PY) -m vjepa2_ros.train.cli --config config/train_small.yaml --export models/vjepa2-ac-small.pt
 
 # Held-out seeds 700-719 (never used for training, calibration or tuning): reach on the core and
-# through the node graph, pick-place on the core, and the energy landscape.
+# through the node graph, pick-place on the core and through the graph, and the energy landscape.
 SIM_EVAL := $(PY) -m vjepa2_ros.shell.sim_eval_cli
 sim-eval: setup
 	$(SIM_EVAL) --task reach --episodes 20 --seed 700 --budget fast --out runs/sim_eval
 	$(SIM_EVAL) --task reach --episodes 20 --seed 700 --budget fast --graph --out runs/sim_eval
 	$(SIM_EVAL) --task pick-place --episodes 20 --seed 700 --budget fast --out runs/sim_eval
+	$(SIM_EVAL) --task pick-place --episodes 20 --seed 700 --budget fast --graph --out runs/sim_eval
 	$(SIM_EVAL) --landscape --out runs/sim_eval
 
 # The committed model's arrival rule (models/<checkpoint>.arrival.yaml) from reach episodes on

@@ -45,13 +45,16 @@ def test_same_seed_same_actions_other_seed_other_actions():
     assert not np.array_equal(a1, a3)
 
 
-def test_scripted_grasp_closes_at_the_object_and_lifts():
+def test_scripted_pick_and_place_closes_at_the_object_lifts_and_puts_it_down_elsewhere():
     cfg = ExplorationConfig()
-    cup = np.array([0.6, -0.1, 0.05])
+    cup = np.array([0.55, -0.1, 0.05])
     policy = ExplorationPolicy(cfg, seed=0)
     policy.start_grasp(cup)
+    target = policy.place_target
+    assert cfg.place_min_m <= np.linalg.norm(target - cup) <= cfg.place_max_m
+    assert target[2] == cup[2]  # put down on the table, where it stood
     state, trace = HOME.copy(), []
-    for _ in range(40):
+    for _ in range(80):
         phase = policy.phase
         a = policy.act(state)
         state = state.copy()
@@ -61,13 +64,20 @@ def test_scripted_grasp_closes_at_the_object_and_lifts():
         if policy.phase == "explore":
             break
     phases = [p for p, _, _ in trace]
-    assert phases[0] == "approach" and "release" in phases
+    order = ["approach", "descend", "close", "lift", "carry", "lower", "release", "retreat"]
+    assert [p for i, p in enumerate(phases) if i == 0 or p != phases[i - 1]] == order
     closing = [s for p, s, a in trace if p == "close"]
     # Closed right at the grasp height above the object.
     assert np.linalg.norm(closing[0][:3] - (cup + np.array([0, 0, cfg.grasp_height_m]))) < 0.011
     assert closing[-1][6] == 1.0
     lifted = [s for p, s, _ in trace if p == "lift"][-1]
     assert lifted[2] - closing[0][2] == pytest.approx(cfg.lift_m, abs=0.011)
+    carried = [s for p, s, _ in trace if p == "carry"]  # still closed, still up
+    assert all(s[6] == 1.0 for s in carried)
+    assert carried[0][2] == pytest.approx(lifted[2], abs=0.011)
+    opening = next(s for p, s, _ in trace if p == "release")  # let go at the target, held height
+    put = target + np.array([0, 0, cfg.grasp_height_m])
+    assert np.linalg.norm(opening[:3] - put) < 0.011
     assert trace[-1][1][6] == 0.0  # released
     assert all(np.abs(a[:3]).max() <= cfg.max_delta_m + 1e-12 for _, _, a in trace)
 
@@ -86,8 +96,21 @@ def test_grasps_happen_during_exploration_when_an_object_is_known():
     assert policy.grasps_started >= 2
 
 
+def test_place_targets_stay_in_the_workspace():
+    cfg = ExplorationConfig(workspace_min=(0.32, -0.28, 0.06), workspace_max=(0.62, 0.28, 0.45))
+    policy = ExplorationPolicy(cfg, seed=5)
+    for cup in ([0.35, -0.25, 0.045], [0.6, 0.25, 0.045], [0.45, 0.0, 0.045]):
+        for _ in range(20):
+            policy.start_grasp(np.array(cup))
+            put = policy.place_target + np.array([0, 0, cfg.grasp_height_m])
+            assert np.all(put >= cfg.workspace_min) and np.all(put <= cfg.workspace_max)
+            assert np.linalg.norm(policy.place_target - cup) >= cfg.place_min_m - 1e-9
+
+
 def test_config_errors():
     with pytest.raises(ConfigError, match="max_delta_m"):
         ExplorationConfig(max_delta_m=0.5)
     with pytest.raises(ConfigError, match="workspace"):
         ExplorationConfig(workspace_min=(0.7, 0, 0), workspace_max=(0.3, 1, 1))
+    with pytest.raises(ConfigError, match="place_min_m"):
+        ExplorationConfig(place_min_m=0.2, place_max_m=0.1)

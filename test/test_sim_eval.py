@@ -53,7 +53,9 @@ def test_collected_bag_reads_back_with_one_executed_action_per_frame(rig, tmp_pa
     from vjepa2_ros.data.episodes import load_dataset
     from vjepa2_ros.train.collect_sim import collect
 
-    collect(tmp_path, episodes=1, steps=3, seed=7, rig=rig, log=lambda *_: None)
+    lines = []
+    collect(tmp_path, episodes=1, steps=3, seed=7, rig=rig, log=lines.append)
+    assert "with the cup in hand" in lines[0] and lines[-1].startswith("collect-sim: the cup is")
     (episode,) = load_dataset([tmp_path])
     assert episode.frames.shape == (4, 256, 256, 3)
     assert np.ptp(episode.frames.astype(int), axis=0).max() > 0  # the arm moved in the images
@@ -105,26 +107,72 @@ def test_the_committed_small_model_reaches_a_goal(rig, small_model):
     assert result.final_distance_m <= 0.03 < 0.1 <= result.initial_distance_m
 
 
-def test_a_scripted_grasp_through_the_rig_holds_the_cup_up_the_lift(rig):
-    """The collector's grasp lifts the cup, and the recorded state says the hand holds it: the
-    rig reads the finger width as the bridge's gripper timer does, and "keep" actions (closedness
-    delta 0) never open a hand that holds a cup (it reads closedness ~0.3, not 1)."""
+def test_a_scripted_pick_and_place_through_the_rig_holds_the_cup_and_puts_it_down(rig):
+    """The collector's pick-and-place lifts the cup and puts it down at its target, and the
+    recorded state says the hand holds it: the rig reads the finger width as the bridge's
+    gripper timer does, and "keep" actions (closedness delta 0) never open a hand that holds a
+    cup (it reads closedness ~0.3, not 1)."""
+    from vjepa2_ros.sim.cell import in_hand
     from vjepa2_ros.sim.exploration import ExplorationPolicy
+    from vjepa2_ros.train.collect_sim import cell_exploration
 
     rig.reset(903)
     cup0 = rig.cell.ground_truth()["cup"][0].copy()
-    policy = ExplorationPolicy(seed=903)
+    policy = ExplorationPolicy(cell_exploration(), seed=903)
     policy.start_grasp(cup0)
     held = []
-    while policy.phase != "lift":
-        rig.execute(policy.act(rig.state()))
-    while policy.phase == "lift":
+    while policy.phase not in ("release", "explore"):
+        phase = policy.phase
         rig.execute(policy.act(rig.state()))
         truth = rig.cell.ground_truth()
-        held.append((truth["cup"][0][2] - cup0[2], rig.state()[6], truth["ee.gripper"]))
-    rise, closedness, width = max(held)
+        if phase in ("lift", "carry"):
+            held.append((truth["cup"][0][2] - cup0[2], rig.state()[6], in_hand(truth)))
+    rise, closedness, hand = max(held)
     assert rise >= 0.05, f"the cup rose {rise * 100:.1f} cm during the lift: {held}"
-    assert 0.2 < closedness < 0.5 and 0.04 < width < 0.065, held  # on the 6 cm cup
-    while policy.phase == "release":
+    assert 0.2 < closedness < 0.5 and hand, held  # on the 6 cm cup
+    assert all(h for _, _, h in held[-3:]), held  # still in the hand at the end of the carry
+    while policy.phase != "explore":
         rig.execute(policy.act(rig.state()))
     assert rig.state()[6] < 0.1  # released: the state says open again
+    rig.cell.wait_sim_time(0.3)
+    cup = rig.cell.ground_truth()["cup"][0]
+    assert np.linalg.norm(cup[:2] - policy.place_target[:2]) < 0.05, (cup, policy.place_target)
+
+
+def test_pick_place_stages_follow_the_cup_on_ground_truth():
+    """Above, grasped, lifted, placed: each scored from the sim's poses, never from energy."""
+    from vjepa2_ros.evaluation.sim_episodes import STAGES, PickPlaceStages
+
+    cfg = SimEvalConfig()
+    cup0, target = np.array([0.5, 0.0, 0.045]), np.array([0.5, 0.12, 0.045])
+    stages = PickPlaceStages(cup0, target, cfg)
+    open_hand, on_cup = 0.08, 0.058  # finger widths: wide open, closed on the 6 cm cup
+    stages.observe(0, 0.05, cup0, cup0 + np.array([0, 0, 0.12]), open_hand)  # still 5 cm off
+    assert not any(stages.reached.values())
+    stages.observe(0, 0.01, cup0, cup0 + np.array([0, 0, 0.12]), open_hand)
+    stages.observe(
+        1, 0.01, cup0, cup0 + np.array([0, 0, 0.02]), 0.0
+    )  # shut on air beside it: no grasp
+    assert stages.reached == {**dict.fromkeys(STAGES, False), "above": True}
+    stages.observe(1, 0.01, cup0, cup0 + np.array([0, 0, 0.02]), on_cup)
+    assert stages.reached["grasped"] and not stages.reached["lifted"]
+    up = cup0 + np.array([0, 0.05, 0.03])
+    stages.observe(2, 0.08, up, up + np.array([0, 0, 0.02]), on_cup)
+    assert stages.reached["lifted"]
+    assert stages.finish(target + np.array([0.0, 0.06, 0.0])) == pytest.approx(0.06)
+    assert not stages.reached["placed"]  # 6 cm off: not placed
+    assert stages.finish(target + np.array([0.03, 0.0, 0.0])) == pytest.approx(0.03)
+    assert stages.reached["placed"]
+
+
+def test_the_grasp_sub_goal_needs_the_hand_closed_on_the_cup_not_only_the_pose():
+    from vjepa2_ros.evaluation.sim_episodes import subgoal_reached
+
+    cfg = SimEvalConfig()
+    above, grasp = {"gripper": 0.0}, {"gripper": 0.25}
+    assert subgoal_reached(above, 0.015, 0.0, cfg) and not subgoal_reached(above, 0.03, 0.0, cfg)
+    assert not subgoal_reached(grasp, 0.01, 0.0, cfg)  # there, but the hand is open
+    assert not subgoal_reached(grasp, 0.01, 1.0, cfg)  # there, but shut on air
+    assert subgoal_reached(grasp, 0.01, 0.3, cfg)  # closed on the 6 cm cup
+    with pytest.raises(ConfigError, match="subgoal_gripper_tolerance"):
+        SimEvalConfig(subgoal_gripper_tolerance=0.0)

@@ -17,6 +17,8 @@ numbers (up to physics timing).
   it (gripper closed on the cup), and holding it on a target place 10-15 cm away. The planner
   moves to the next sub-goal when the end effector is within `subgoal_tolerance_m` of the
   sub-goal's pose or after `subgoal_cycles`. Success: the cup within 5 cm of its target at the end.
+  Each episode also reports the paper's stages on ground truth (`PickPlaceStages`): above the
+  cup, grasped, lifted, placed.
 """
 
 from __future__ import annotations
@@ -32,11 +34,14 @@ import torch
 from vjepa2_ros.config import load_section, require
 from vjepa2_ros.planning.cem import CEMPlanner
 from vjepa2_ros.planning.input_gate import CycleGate, InputLimits
+from vjepa2_ros.sim.cell import holds
 from vjepa2_ros.sim.kinematics import closedness_from_width
 from vjepa2_ros.sim.rig import RigConfig, SimRig
 from vjepa2_ros.sim.scene import CUP_RADIUS
 
 TASKS = ("reach", "pick-place")
+STAGES = ("above", "grasped", "lifted", "placed")  # pick-place, in order
+LIFTED_M = 0.02  # the cup this far above where it stood, in the hand: lifted
 
 
 @dataclass
@@ -60,6 +65,9 @@ class SimEvalConfig:
     grasp_height_m: float = 0.02  # ee above the cup origin when grasping
     subgoal_cycles: int = 10  # pick-place: cycles per sub-goal at most
     subgoal_tolerance_m: float = 0.02  # pick-place: ee this close to a sub-goal's pose: next
+    # ... and, for a sub-goal that shows the hand closed on the cup, the measured closedness
+    # this close to the image's (open 0, on the 6 cm cup ~0.25, shut 1)
+    subgoal_gripper_tolerance: float = 0.12
     # reach: cycles planned on after success, recorded but not scored: observations at the goal
     # for the arrival calibration (vjepa2-calibrate); 0 for evaluations.
     dwell_cycles: int = 0
@@ -84,6 +92,10 @@ class SimEvalConfig:
             "sim_eval reach_abort_m must exceed reach_max_m (episodes start closer than that)",
         )
         require(self.subgoal_cycles >= 1, "sim_eval subgoal_cycles must be >= 1")
+        require(
+            0 < self.subgoal_gripper_tolerance < 1,
+            "sim_eval subgoal_gripper_tolerance must be in (0, 1)",
+        )
         require(0 <= self.dwell_cycles <= 20, "sim_eval dwell_cycles must be in 0..20")
         require(0 < self.dynamics_factor <= 1, "sim_eval dynamics_factor must be in (0, 1]")
         require(self.motion_timeout_s > 0, "sim_eval motion_timeout_s must be > 0")
@@ -140,6 +152,45 @@ def pick_place_goals(
     return goals, target
 
 
+def subgoal_reached(goal: dict, ee_to_goal_m: float, closedness: float, cfg: SimEvalConfig) -> bool:
+    """A pick-place sub-goal is reached (ground truth) when the end effector is within the
+    tolerance of its pose and, where the image shows the hand closed on the cup, the measured
+    closedness matches it: arriving at the grasp pose with an open hand is not a grasp."""
+    near = ee_to_goal_m <= cfg.subgoal_tolerance_m
+    if goal["gripper"] > 0:
+        return near and abs(closedness - goal["gripper"]) <= cfg.subgoal_gripper_tolerance
+    return near
+
+
+class PickPlaceStages:
+    """The pick-and-place stages an episode reached, scored on ground truth after each settled
+    action: `above` (the end effector within the sub-goal tolerance of the pose above the cup
+    while that sub-goal is active), `grasped` (the fingers close on the cup), `lifted` (in the
+    hand, LIFTED_M above where it stood), `placed` (at the end within `place_success_m` of its
+    target). Core and graph episodes use the same scorer."""
+
+    def __init__(self, cup_start, target, config: SimEvalConfig) -> None:
+        self.cup_start = np.asarray(cup_start, dtype=np.float64)
+        self.target = np.asarray(target, dtype=np.float64)
+        self.config = config
+        self.reached = dict.fromkeys(STAGES, False)
+
+    def observe(self, subgoal: int, ee_to_subgoal_m: float, cup, ee, finger_width: float) -> None:
+        held = holds(cup, ee, finger_width)
+        if subgoal == 0 and ee_to_subgoal_m <= self.config.subgoal_tolerance_m:
+            self.reached["above"] = True
+        if held:
+            self.reached["grasped"] = True
+            if cup[2] - self.cup_start[2] >= LIFTED_M:
+                self.reached["lifted"] = True
+
+    def finish(self, cup) -> float:
+        """The cup's final distance to its target; sets `placed`."""
+        error = float(np.linalg.norm(np.asarray(cup) - self.target))
+        self.reached["placed"] = error <= self.config.place_success_m
+        return error
+
+
 @dataclass
 class CycleRecord:
     cycle: int
@@ -168,6 +219,7 @@ class EpisodeResult:
     wall_s: float
     goal: list[float]
     subgoals_reached: int = 0
+    stages: dict[str, bool] = field(default_factory=dict)  # pick-place: STAGES reached
     start_ee: list[float] = field(default_factory=list)  # ground-truth ee before the first cycle
     history: list[CycleRecord] = field(default_factory=list)
     safety_events: dict[str, int] = field(default_factory=dict)  # event kind -> count
@@ -195,7 +247,10 @@ class EpisodeResult:
 
     def line(self) -> str:
         tag = "SUCCESS" if self.success else "fail"
-        extra = f" subgoals {self.subgoals_reached}/3" if self.task == "pick-place" else ""
+        extra = ""
+        if self.task == "pick-place":
+            stages = " ".join(f"{k}{'+' if self.stages.get(k) else '-'}" for k in STAGES)
+            extra = f" subgoals {self.subgoals_reached}/3 [{stages}]"
         return (
             f"{self.task} seed {self.seed:3d}: {tag:7s} cycles {self.cycles:2d} "
             f"distance {self.initial_distance_m * 100:5.1f} -> {self.final_distance_m * 100:5.1f} cm "
@@ -349,11 +404,8 @@ class SimEvaluator:
             self.encode(self.cell.render_goal(g["pose"], g["gripper"], g["objects"])) for g in goals
         ]
         planner, gate = self._planner(seed), CycleGate(self.limits)
-
-        def cup_error() -> float:
-            return float(np.linalg.norm(self.cell.ground_truth()["cup"][0] - target))
-
-        dist0 = cup_error()
+        stages = PickPlaceStages(truth["cup"][0], target, c)
+        dist0 = float(np.linalg.norm(truth["cup"][0] - target))
         history: list[CycleRecord] = []
         cycle = reached = 0
         for k, (g, z_goal) in enumerate(zip(goals, latents)):
@@ -363,14 +415,20 @@ class SimEvaluator:
                 before = d
                 result, event = self.cycle(planner, gate, z_goal)
                 cycle += 1
-                d = float(np.linalg.norm(self._ee() - g["arm"]))
-                history.append(_record(cycle, k, result, d, self._ee(), before, event))
+                now = self.cell.ground_truth()
+                d = float(np.linalg.norm(now["ee"][0] - g["arm"]))
+                stages.observe(k, d, now["cup"][0], now["ee"][0], now["ee.gripper"])
+                history.append(_record(cycle, k, result, d, now["ee"][0], before, event))
+                closedness = float(self.rig.state()[6])
                 if log:
-                    log(f"  cycle {cycle:2d} sub-goal {k} E {result.energy:.4f} d {d * 100:.1f} cm")
-                if d <= c.subgoal_tolerance_m:
+                    log(
+                        f"  cycle {cycle:2d} sub-goal {k} E {result.energy:.4f} d {d * 100:.1f} "
+                        f"cm gripper {closedness:.2f} action {np.round(result.action, 3)}"
+                    )
+                if subgoal_reached(g, d, closedness, c):
                     reached += 1
                     break
-        final = cup_error()
+        final = stages.finish(self.cell.ground_truth()["cup"][0])
         return EpisodeResult(
             task="pick-place",
             seed=seed,
@@ -382,6 +440,7 @@ class SimEvaluator:
             wall_s=time.monotonic() - t0,
             goal=target.tolist(),
             subgoals_reached=reached,
+            stages=stages.reached,
             history=history,
             safety_events=events_since(events_before, self.rig.event_counts()),
         )

@@ -7,10 +7,14 @@ the sim and sends them to the goal server the way a user script would (/vjepa2/g
 prints one line per planning cycle and writes a run folder with a rosbag (MCAP), a summary and
 an evaluation report.
 
-The verdict is the sim's ground truth: a sub-goal is reached when the end effector is within
-`success_m` of its target when the goal server leaves it. The exit status is 0 only when every
-sub-goal was reached. The demo never clears a safety stop: a latched stop or error ends the run
-as a failure, with the reason.
+The verdict is the sim's ground truth. `task: reach` (config/demo.yaml): a sub-goal is reached
+when the end effector is within `success_m` of its target when the goal server leaves it; the
+exit status is 0 only when every sub-goal was reached. `task: pick-place`
+(config/demo_pick_place.yaml, `make demo DEMO=pick_place`): the seeded pick-place episode of
+`vjepa2-sim-eval --graph` (sub-goals above the cup, grasping it, holding it at its target),
+scored by stage (above, grasped, lifted, placed); the exit status is 0 only when the cup ends
+within `success_m` of its target. The demo never clears a safety stop: a latched stop or error
+ends the run as a failure, with the reason.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from vjepa2_ros.config import from_mapping, load_yaml, require
 # wait for the recorder's and the driver's 100 Hz callbacks (measured: 8-10 s per `fast` plan
 # in this process, ~5 s in its own).
 PROCESSES = ("sim_camera", "franka_bridge", "planner")
+TASKS = ("reach", "pick-place")
 
 
 @dataclass
@@ -45,7 +50,9 @@ class DemoConfig:
     subgoal_offsets: list[list[float]] = field(
         default_factory=lambda: [[0.0, 0.12, 0.0], [0.10, 0.0, -0.06]]
     )
-    success_m: float = 0.03  # ground truth: reached when this close at the sub-goal's end
+    # Ground truth. reach: the end effector this close to a sub-goal at its end; pick-place: the
+    # cup this close to its target at the end.
+    success_m: float = 0.03
     ready_timeout_s: float = 180.0
     episode_timeout_s: float = 420.0
     run_dir: str = "runs"
@@ -53,7 +60,10 @@ class DemoConfig:
     overrides: dict[str, dict] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        require(self.task == "reach", f"demo task {self.task!r} is not supported; use reach")
+        require(
+            self.task in TASKS,
+            f"demo task {self.task!r} is not supported; use {' or '.join(TASKS)}",
+        )
         require(len(self.subgoal_offsets) >= 1, "the demo needs at least 1 sub-goal")
         require(
             all(len(o) == 3 for o in self.subgoal_offsets),
@@ -101,6 +111,44 @@ class CyclePrinter:
         )
 
 
+def _reach(driver, config: DemoConfig, targets: list) -> None:
+    """Sub-goals at `subgoal_offsets` from the start pose; returns when the goal server is done
+    with them (or the arm latched)."""
+    start = driver.s.ee_state.copy()
+    for k, offset in enumerate(config.subgoal_offsets):
+        target = start[:6].copy()
+        target[:3] += np.asarray(offset)
+        targets.append(target[:3])
+        # The sim renders the scene with the arm at the target and sends it to the goal
+        # server on /vjepa2/goal/add, as a user's script would.
+        driver.add_goal(k, target, truth={"ee": target[:3]})
+        print(f"sub-goal {k + 1}: end effector at {np.round(target[:3], 3).tolist()}")
+    driver.wait(
+        lambda: (
+            driver.s.goal_done
+            or len(driver.s.progress) >= len(targets)
+            or driver.s.arm_state in ("stopped", "error")
+        ),
+        config.episode_timeout_s,
+        "end of the sub-goals",
+    )
+
+
+def _pick_place(driver, config: DemoConfig):
+    """The seeded pick-place episode of `vjepa2-sim-eval --graph` (config/sim_eval.yaml's
+    sub-goal geometry), with the demo's success bar; never recovers a latched arm."""
+    import dataclasses
+
+    from vjepa2_ros.evaluation.sim_episodes import SimEvalConfig
+    from vjepa2_ros.shell import graph_episodes
+
+    cfg = dataclasses.replace(SimEvalConfig.load(), place_success_m=config.success_m)
+    print(f"pick-place, seed {config.seed}: above the cup, grasp it, hold it at its target")
+    return graph_episodes.pick_place(
+        driver, config.seed, cfg, log=print, operator=False, timeout_s=config.episode_timeout_s
+    )
+
+
 def run(config: DemoConfig, out_root: Path) -> dict:
     from diagnostic_msgs.msg import DiagnosticArray
 
@@ -127,33 +175,20 @@ def run(config: DemoConfig, out_root: Path) -> dict:
         )
         runner.start_graph(use_sim=True, overrides=overrides, processes=PROCESSES)
         driver = GraphEpisodeDriver(runner)
-        printer = CyclePrinter(len(config.subgoal_offsets))
+        printer = CyclePrinter(3 if config.task == "pick-place" else len(config.subgoal_offsets))
         driver.node.create_subscription(
             DiagnosticArray, names.PLANNER_DIAGNOSTICS, printer.on_diagnostics, 10
         )
         runner.spin_in_background()
+        episode = None
         try:
             driver.wait_ready(config.ready_timeout_s)
             print(f"graph ready after {time.monotonic() - started:.1f} s", flush=True)
             driver.ensure_armed(operator=False)
-            start = driver.s.ee_state.copy()
-            for k, offset in enumerate(config.subgoal_offsets):
-                target = start[:6].copy()
-                target[:3] += np.asarray(offset)
-                targets.append(target[:3])
-                # The sim renders the scene with the arm at the target and sends it to the goal
-                # server on /vjepa2/goal/add, as a user's script would.
-                driver.add_goal(k, target, truth={"ee": target[:3]})
-                print(f"sub-goal {k + 1}: end effector at {np.round(target[:3], 3).tolist()}")
-            driver.wait(
-                lambda: (
-                    driver.s.goal_done
-                    or len(driver.s.progress) >= len(targets)
-                    or driver.s.arm_state in ("stopped", "error")
-                ),
-                config.episode_timeout_s,
-                "end of the sub-goals",
-            )
+            if config.task == "pick-place":
+                episode = _pick_place(driver, config)
+            else:
+                _reach(driver, config, targets)
             if driver.s.arm_state in ("stopped", "error"):
                 failure = (
                     f"the arm is {driver.s.arm_state} "
@@ -173,21 +208,18 @@ def run(config: DemoConfig, out_root: Path) -> dict:
         safety_events = driver.safety_events()
         final_truth = driver.s.ee_truth
 
-    subgoals = []
-    for k, target in enumerate(targets):
-        p = progress.get(k)
-        error = p.truth_error_m if p is not None else math.nan
-        subgoals.append(
+    if episode is not None:  # pick-place: one bar, the cup at its target (ground truth)
+        subgoals = [
             {
-                "index": k,
-                "target_ee": np.round(target, 4).tolist(),
-                "reached": bool(p is not None and error <= config.success_m),
-                "error_m": None if math.isnan(error) else round(error, 4),
-                "cycles": p.cycles if p is not None else None,
-                "reached_by_arrival_rule": bool(p.reached) if p is not None else False,
-                "final_energy": p.energy if p is not None else None,
+                "index": 0,
+                "target_cup": np.round(episode.goal, 4).tolist(),
+                "reached": bool(episode.success),
+                "error_m": round(episode.final_distance_m, 4),
+                "cycles": episode.cycles,
             }
-        )
+        ]
+    else:
+        subgoals = [_reach_outcome(k, t, progress.get(k), config) for k, t in enumerate(targets)]
     success = bool(subgoals) and all(s["reached"] for s in subgoals) and not failure
     summary = {
         "run_dir": str(run_dir),
@@ -203,12 +235,27 @@ def run(config: DemoConfig, out_root: Path) -> dict:
         "planning_cycles": len(printer.latencies_ms),
         "latency_ms_p50": float(np.median(printer.latencies_ms)) if printer.latencies_ms else None,
         "subgoals": subgoals,
+        "stages": episode.stages if episode is not None else {},
         "safety_events": safety_events,
         "automatic_recoveries": 0,
         "final_ee": None if final_truth is None else np.round(final_truth, 4).tolist(),
     }
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary
+
+
+def _reach_outcome(k: int, target, p, config: DemoConfig) -> dict:
+    """A reach sub-goal's verdict from the goal server's progress record `p` (None: never ended)."""
+    error = p.truth_error_m if p is not None else math.nan
+    return {
+        "index": k,
+        "target_ee": np.round(target, 4).tolist(),
+        "reached": bool(p is not None and error <= config.success_m),
+        "error_m": None if math.isnan(error) else round(error, 4),
+        "cycles": p.cycles if p is not None else None,
+        "reached_by_arrival_rule": bool(p.reached) if p is not None else False,
+        "final_energy": p.energy if p is not None else None,
+    }
 
 
 def git_commit() -> str:
@@ -232,11 +279,15 @@ def git_commit() -> str:
 
 def print_verdict(summary: dict) -> None:
     print("\n=== verdict (sim ground truth) ===")
+    if summary["stages"]:
+        reached = " ".join(f"{k} {'yes' if v else 'NO'}," for k, v in summary["stages"].items())
+        print(f"pick-place stages: {reached.rstrip(',')}")
     for s in summary["subgoals"]:
         error = "n/a" if s["error_m"] is None else f"{s['error_m'] * 100:.1f} cm"
         tag = "REACHED" if s["reached"] else "NOT REACHED"
+        what = "cup at its target" if "target_cup" in s else f"sub-goal {s['index'] + 1}"
         print(
-            f"sub-goal {s['index'] + 1}: {tag:11s} error {error} (bar {summary['success_m'] * 100:.0f} cm), "
+            f"{what}: {tag:11s} error {error} (bar {summary['success_m'] * 100:.0f} cm), "
             f"{s['cycles']} cycles"
         )
     if summary["failure"]:

@@ -70,6 +70,8 @@ class DriverState:
     ee_truth: np.ndarray | None = None
     ee_truth_stamp: float = 0.0
     cup_truth: np.ndarray | None = None
+    box_truth: np.ndarray | None = None
+    finger_width_truth: float = float("nan")
     latents: int = 0
     goal_adds: int = 0
     goal_index: int | None = None
@@ -150,6 +152,8 @@ class GraphEpisodeDriver:
         named = dict(zip(msg.name, msg.position))
         self.s.ee_truth = np.array([named["ee.x"], named["ee.y"], named["ee.z"]])
         self.s.cup_truth = np.array([named["cup.x"], named["cup.y"], named["cup.z"]])
+        self.s.box_truth = np.array([named["box.x"], named["box.y"], named["box.z"]])
+        self.s.finger_width_truth = float(named["ee.gripper"])
         self.s.ee_truth_stamp = stamp_to_sec(msg.header.stamp)
         self._notify()
 

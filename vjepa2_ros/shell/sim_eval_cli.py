@@ -2,15 +2,16 @@
 
     vjepa2-sim-eval --task reach --episodes 20 --seed 700 --budget fast --out runs/sim_eval
     vjepa2-sim-eval --task reach --episodes 20 --seed 700 --graph     # through the node graph
-    vjepa2-sim-eval --task pick-place --episodes 10 --budget fast
+    vjepa2-sim-eval --task pick-place --episodes 20 --seed 700 --budget fast [--graph]
     vjepa2-sim-eval --landscape --out runs/landscape      # energy landscape PNG + JSON
 
 Core mode runs each cycle on the core (SimCell + arm controller + WorldModel + CEMPlanner, the
 planner node's cycle gate). Graph mode (`--graph`) runs the same seeded episodes through the
 real node graph that `make demo` and the launch file run (sim_camera and franka_bridge as
 processes, DDS, camera_encoder, goal_server, planner), scored on the sim's ground truth after
-every settled action (vjepa2_ros/shell/episode.py). Prints one line per episode, the success
-rate with its 95% Wilson interval and the seeds; writes <out>/<task>_<budget>[_graph].json.
+every settled action (vjepa2_ros/shell/graph_episodes.py). Prints one line per episode, the
+success rate with its 95% Wilson interval and the seeds (pick-place: also each stage's rate,
+above / grasped / lifted / placed); writes <out>/<task>_<budget>[_graph].json.
 """
 
 from __future__ import annotations
@@ -21,8 +22,6 @@ import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
-
-import numpy as np
 
 from vjepa2_ros.config import ConfigError
 
@@ -70,8 +69,10 @@ def main(argv: list[str] | None = None) -> int:
     seeds = [args.seed + k for k in range(args.episodes)]
     t0 = time.monotonic()
     if args.graph:
-        if args.landscape or args.task != "reach":
-            print("vjepa2-sim-eval: --graph runs reach episodes", file=sys.stderr)
+        if args.landscape:
+            print(
+                "vjepa2-sim-eval: --landscape runs on the core, not with --graph", file=sys.stderr
+            )
             return 2
         results, errors, source = run_graph(args, cfg, seeds, log)
     else:
@@ -119,12 +120,10 @@ def run_core(args, cfg, cem, seeds, log, out):
 
 
 def run_graph(args, cfg, seeds, log):
-    from vjepa2_ros.evaluation.sim_episodes import EpisodeResult, sample_reach_goal
+    from vjepa2_ros.shell import graph_episodes
     from vjepa2_ros.shell.demo import PROCESSES
     from vjepa2_ros.shell.episode import EpisodeError, GraphEpisodeDriver
     from vjepa2_ros.shell.runner import GraphRunner
-    from vjepa2_ros.sim.kinematics import ArmKinematics
-    from vjepa2_ros.sim.rig import episode_start
 
     model = {"model.preset": args.preset, "model.checkpoint": args.checkpoint}  # both model nodes
     overrides = {
@@ -132,11 +131,11 @@ def run_graph(args, cfg, seeds, log):
         "franka_bridge": {"robot_ip": cfg.host, "relative_dynamics_factor": cfg.dynamics_factor},
         "planner": {"budget": args.budget, **model},
         "camera_encoder": model,
-        # The episode ends on ground truth, on the goal server's own end of the sub-goal, or
-        # after max_cycles: the goal server's budget is the episode's.
-        "goal_server": {"interactive_marker": False, "policy.max_cycles": cfg.max_cycles},
+        "goal_server": {
+            "interactive_marker": False,
+            "policy.max_cycles": graph_episodes.goal_server_budget(args.task, cfg),
+        },
     }
-    kinematics = ArmKinematics.for_cell()
     results, errors = [], []
     with GraphRunner() as runner:
         runner.start_graph(use_sim=True, overrides=overrides, processes=PROCESSES)
@@ -145,46 +144,12 @@ def run_graph(args, cfg, seeds, log):
         driver.wait_ready(180.0)
         print(f"vjepa2-sim-eval (graph): budget {args.budget}, model {args.preset}")
         for seed in seeds:
-            t0 = time.monotonic()
             try:
-                driver.reset(seed, episode_start(seed, cfg.start_min, cfg.start_max))
-                start = driver.s.ee_state.copy()
-                goal = sample_reach_goal(start, seed, cfg, kinematics.reachable)
-                driver.set_parameter("planner", "seed", seed * 1000)
-                driver.add_goal(0, np.concatenate([goal, start[3:6]]), truth={"ee": goal})
-                start_truth = driver.truth_after(0.0)
-                dist0 = float(np.linalg.norm(start_truth - goal))
-                progress_before = len(driver.s.progress)
-                driver.planner(True)
-
-                def stop(record, goal_progress=progress_before):
-                    if log:
-                        log(
-                            f"  cycle {record.cycle:3d} E {record.energy:.4f} d "
-                            f"{record.distance_m * 100:5.1f} cm {record.event}"
-                        )
-                    return (
-                        record.distance_m <= cfg.reach_success_m
-                        or record.distance_m > cfg.reach_abort_m
-                        or len(driver.s.progress) > goal_progress
-                    )
-
-                history = driver.follow_cycles(goal, cfg.max_cycles, stop, timeout_s=1800.0)
-                driver.planner(False)
+                result = graph_episodes.run(driver, args.task, seed, cfg, log)
             except EpisodeError as exc:
-                print(f"reach seed {seed:3d}: ERROR {exc}", flush=True)
+                print(f"{args.task} seed {seed:3d}: ERROR {exc}", flush=True)
                 errors.append({"seed": seed, "error": str(exc)})
                 continue
-            final = history[-1].distance_m if history else dist0
-            result = EpisodeResult.reach(
-                seed,
-                final <= cfg.reach_success_m,
-                dist0,
-                history,
-                t0,
-                goal,
-                start_truth,
-            )
             results.append(result)
             print(result.line(), flush=True)
         errors += [{"recovery": r} for r in driver.recoveries]
@@ -195,13 +160,19 @@ def run_graph(args, cfg, seeds, log):
 
 
 def report(args, cfg, cem, results, errors, source, out: Path, wall_s: float) -> int:
-    from vjepa2_ros.evaluation.sim_episodes import wilson_interval
+    from vjepa2_ros.evaluation.sim_episodes import STAGES, wilson_interval
 
     failed_seeds = [e["seed"] for e in errors if "seed" in e]
     wins = sum(r.success for r in results)
     total = len(results) + len(failed_seeds)
     lo, hi = wilson_interval(wins, total)
     cycles = [r.cycles for r in results] or [0]
+    stages = {}
+    if args.task == "pick-place":  # per-stage rates over the same episodes
+        for stage in STAGES:
+            n = sum(bool(r.stages.get(stage)) for r in results)
+            stages[stage] = {"reached": n, "rate": n / max(1, total)}
+            stages[stage]["wilson95"] = list(wilson_interval(n, total))
     latency = [h.latency_ms for r in results for h in r.history]
     seeds = [args.seed + k for k in range(args.episodes)]
     summary = {
@@ -216,6 +187,7 @@ def report(args, cfg, cem, results, errors, source, out: Path, wall_s: float) ->
         "successes": wins,
         "success_rate": wins / max(1, total),
         "wilson95": [lo, hi],
+        "stages": stages,
         "mean_cycles": sum(cycles) / len(cycles),
         "mean_plan_latency_ms": sum(latency) / max(1, len(latency)),
         "wall_s": wall_s,
@@ -231,6 +203,11 @@ def report(args, cfg, cem, results, errors, source, out: Path, wall_s: float) ->
         f"{len(failed_seeds)} episode errors, mean cycles {summary['mean_cycles']:.1f}, plan "
         f"latency {summary['mean_plan_latency_ms']:.0f} ms; {path}"
     )
+    for stage, v in stages.items():
+        lo, hi = v["wilson95"]
+        print(
+            f"  {stage:8s} {v['reached']}/{total} = {v['rate']:.0%} (95% Wilson {lo:.0%}-{hi:.0%})"
+        )
     return 0
 
 

@@ -36,6 +36,23 @@ HOME_HAND_WIDTH = HAND_MAX_WIDTH  # home with the gripper open
 STILL_QPOS = 1e-4
 
 
+HELD_XY_M = 0.03  # an object between the fingers: its centre this close to the hand in xy
+HELD_Z_M = 0.05  # ... and in height
+
+
+def holds(obj_pos, ee_pos, finger_width: float) -> bool:
+    """Whether the fingers close on the cup-sized object at `obj_pos` (ground truth): it sits
+    between them and they stop at its width, not shut on air."""
+    obj, ee = np.asarray(obj_pos, dtype=np.float64), np.asarray(ee_pos, dtype=np.float64)
+    between = np.linalg.norm(obj[:2] - ee[:2]) < HELD_XY_M and abs(obj[2] - ee[2]) < HELD_Z_M
+    return bool(between and 0.5 * scene.CUP_RADIUS < finger_width < 2 * scene.CUP_RADIUS + 0.005)
+
+
+def in_hand(truth: Mapping, name: str = "cup") -> bool:
+    """`holds` on a `SimCell.ground_truth()` dict."""
+    return holds(truth[name][0], truth["ee"][0], truth["ee.gripper"])
+
+
 class SimCell:
     """The simulated Franka cell. `start()` / `stop()` (idempotent) or use as a context manager."""
 

@@ -24,6 +24,7 @@ import numpy as np
 from vjepa2_ros import interfaces as names
 from vjepa2_ros.config import ConfigError, require
 from vjepa2_ros.interfaces import ACTION_NAMES, STATE_NAMES
+from vjepa2_ros.sim.cell import in_hand
 from vjepa2_ros.sim.exploration import ExplorationConfig, ExplorationPolicy
 from vjepa2_ros.sim.rig import RigConfig, SimRig
 
@@ -69,6 +70,17 @@ class _Messages:
         )
 
 
+def cell_exploration() -> ExplorationConfig:
+    """The exploration policy inside the sim cell's safety box (config/cell_sim.yaml), so that
+    its targets are poses the arm controller lets the arm reach, not clipped ones."""
+    from vjepa2_ros.sim.config import cell_robot_config
+
+    box = cell_robot_config().safety
+    return ExplorationConfig(
+        workspace_min=tuple(box.workspace_min), workspace_max=tuple(box.workspace_max)
+    )
+
+
 def collect(
     out: str | Path,
     episodes: int,
@@ -91,8 +103,9 @@ def collect(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     msgs = _Messages(typestore())
-    policy = ExplorationPolicy(exploration or ExplorationConfig(), seed=seed)
+    policy = ExplorationPolicy(exploration or cell_exploration(), seed=seed)
     bags = []
+    frames = held = 0  # frames recorded, and of those with the cup in the hand
     own = rig is None
     with SimRig(rig_config or RigConfig(seed=seed)) if own else contextlib.nullcontext(rig) as rig:
         for k in range(episodes):
@@ -103,6 +116,7 @@ def collect(
                 raise FileExistsError(f"{path} exists: choose another --out or --seed")
             state = rig.reset(seed + k)
             policy.reset(seed + k)
+            held_here = 0
             with BagWriter(path) as bag:
                 bag.add_topic(names.CAMERA_IMAGE, "sensor_msgs/msg/Image")
                 bag.add_topic(names.EE_STATE, "sensor_msgs/msg/JointState")
@@ -112,6 +126,7 @@ def collect(
                     stamp = base + i * STEP_NS
                     bag.write_msg(names.CAMERA_IMAGE, stamp, msgs.image(rig.cell.render(), stamp))
                     bag.write_msg(names.EE_STATE, stamp, msgs.vector(state, STATE_NAMES, stamp))
+                    held_here += in_hand(rig.cell.ground_truth())
                     if i == steps:
                         break
                     cup = rig.cell.ground_truth()["cup"][0]
@@ -123,10 +138,12 @@ def collect(
                     rig.execute(action)
                     state = rig.state()
             bags.append(path)
+            frames, held = frames + steps + 1, held + held_here
             log(
-                f"collect-sim: {name}: {steps + 1} frames, grasps {policy.grasps_started}, "
-                f"{time.monotonic() - t0:.0f} s"
+                f"collect-sim: {name}: {steps + 1} frames ({held_here} with the cup in hand), "
+                f"pick-and-places {policy.grasps_started}, {time.monotonic() - t0:.0f} s"
             )
+    log(f"collect-sim: the cup is in the hand in {held}/{frames} frames ({held / frames:.1%})")
     return bags
 
 

@@ -1,0 +1,71 @@
+"""A seeded pick-and-place episode through the node graph users launch (issue 13).
+
+The graph as `vjepa2-sim-eval --task pick-place --graph` and `make demo DEMO=pick_place` run
+it: the simulator and the bridge as their own processes, the camera encoder, goal server and
+planner beside the driver, all over DDS, the committed small model on the CPU with a tiny CEM
+budget. Asserted: the three sub-goal images reach the goal server, each sub-goal is moved on
+after its cycle budget (the driver's /vjepa2/goal/next), every cycle is scored on the sim's
+ground truth, and the stages and the cup's final error come from the sim's poses.
+
+Issue 13's bar (the cup within 5 cm of its target for a fixed seed) is not asserted here: the
+committed small model does not grasp yet (0/5 core episodes grasped the cup, README
+"Evaluating in the sim"); this test keeps the episode machinery honest until one does.
+"""
+
+import random
+
+import numpy as np
+import pytest
+
+pytestmark = [pytest.mark.ros, pytest.mark.sim]
+pytest.importorskip("franky", reason="franky-control is not installed")
+pytest.importorskip("franky_sim", reason="franky-sim is not installed")
+
+TINY_BUDGET = "tiny:\n  samples: 24\n  iterations: 2\n  horizon: 1\n  topk: 4\n"
+
+
+def test_a_pick_place_episode_runs_every_sub_goal_through_the_graph(tmp_path):
+    import torch
+
+    from vjepa2_ros.evaluation.sim_episodes import STAGES, SimEvalConfig
+    from vjepa2_ros.shell import graph_episodes
+    from vjepa2_ros.shell.demo import PROCESSES
+    from vjepa2_ros.shell.episode import GraphEpisodeDriver
+    from vjepa2_ros.shell.runner import GraphRunner
+
+    host = f"127.0.{random.randint(1, 250)}.{random.randint(10, 250)}"
+    budgets = tmp_path / "budgets.yaml"
+    budgets.write_text(TINY_BUDGET)
+    cfg = SimEvalConfig.load(host=host, subgoal_cycles=2)
+    overrides = {
+        "sim_camera": {"host": host},
+        "franka_bridge": {"robot_ip": host, "relative_dynamics_factor": cfg.dynamics_factor},
+        "planner": {"budget": "tiny", "budgets_file": str(budgets)},
+        "goal_server": {
+            "interactive_marker": False,
+            "policy.max_cycles": graph_episodes.goal_server_budget("pick-place", cfg),
+            "policy.stable_cycles": 100,  # only the driver moves sub-goals on here
+        },
+    }
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as make demo: the simulator needs the other core
+    try:
+        with GraphRunner() as runner:
+            runner.start_graph(use_sim=True, overrides=overrides, processes=PROCESSES)
+            driver = GraphEpisodeDriver(runner, log=print)
+            runner.spin_in_background()
+            driver.wait_ready(180.0)
+            result = graph_episodes.pick_place(driver, 42, cfg, log=print, operator=False)
+            cup = driver.s.cup_truth.copy()
+            progress = list(driver.s.progress)
+    finally:
+        torch.set_num_threads(threads)
+    assert result.task == "pick-place" and result.seed == 42
+    assert 3 <= result.cycles <= 3 * cfg.subgoal_cycles  # each sub-goal planned, none over
+    assert [p.index for p in progress] == [0, 1, 2]  # the goal server ended all three, in order
+    assert all(np.isfinite(h.distance_m) for h in result.history)
+    assert set(result.stages) == set(STAGES)
+    # Scored on the sim's poses: the final error is the cup's distance to its target.
+    assert result.final_distance_m == pytest.approx(np.linalg.norm(cup - result.goal), abs=0.005)
+    assert result.success == (result.final_distance_m <= cfg.place_success_m)
+    assert 0.10 <= result.initial_distance_m <= 0.15 + 0.01  # the target 10-15 cm from the cup

@@ -1,0 +1,154 @@
+"""Seeded reach and pick-place episodes through the running node graph (`--graph`, the demo).
+
+The same seeds, goals and ground-truth scores as the core episodes
+(vjepa2_ros/evaluation/sim_episodes.py), driven over ROS by a GraphEpisodeDriver: the sim
+renders the goal images for the goal server, the planner plans from the camera encoder's
+latents, the bridge executes, and every cycle is scored on the sim's ground truth once its
+action settled.
+
+Sub-goals of a pick-place episode end as in the core episodes: the end effector within
+`subgoal_tolerance_m` of the sub-goal's pose (ground truth) or `subgoal_cycles` spent; the
+driver then moves the goal server on (/vjepa2/goal/next), as an operator's script would. The
+goal server's own end of a sub-goal (its arrival rule) moves it on too, as it would for a user.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+
+import numpy as np
+
+from vjepa2_ros import interfaces as names
+from vjepa2_ros.evaluation.sim_episodes import (
+    EpisodeResult,
+    PickPlaceStages,
+    SimEvalConfig,
+    pick_place_goals,
+    sample_reach_goal,
+    subgoal_reached,
+)
+from vjepa2_ros.shell.episode import GraphEpisodeDriver
+from vjepa2_ros.sim.rig import episode_start
+
+EPISODE_TIMEOUT_S = 1800.0  # one episode through the graph at most (a 2-core box plans ~7 s)
+
+
+def goal_server_budget(task: str, cfg: SimEvalConfig) -> int:
+    """The goal server's per-sub-goal cycle budget for `task`: reach ends on the episode's
+    budget; pick-place sub-goals are moved on by the driver (0 = the goal server's unlimited)."""
+    return cfg.max_cycles if task == "reach" else 0
+
+
+@functools.cache
+def _kinematics():
+    from vjepa2_ros.sim.kinematics import ArmKinematics
+
+    return ArmKinematics.for_cell()
+
+
+def run(driver: GraphEpisodeDriver, task: str, seed: int, cfg: SimEvalConfig, log=None):
+    """One seeded episode of `task` ("reach" or "pick-place") -> EpisodeResult."""
+    return (reach if task == "reach" else pick_place)(driver, seed, cfg, log)
+
+
+def _start(driver: GraphEpisodeDriver, seed: int, cfg: SimEvalConfig, operator: bool) -> np.ndarray:
+    """Reset the scene for `seed`, the arm at the seeded start pose; the measured ee state.
+    `operator`: recover a latched arm first (evaluation), or fail on it (the demo)."""
+    driver.reset(seed, episode_start(seed, cfg.start_min, cfg.start_max), operator=operator)
+    driver.set_parameter("planner", "seed", seed * 1000)
+    return driver.s.ee_state.copy()
+
+
+def _log_cycle(log, record, subgoal: int | None = None) -> None:
+    if log:
+        sub = "" if subgoal is None else f" sub-goal {subgoal}"
+        log(
+            f"  cycle {record.cycle:3d}{sub} E {record.energy:.4f} d "
+            f"{record.distance_m * 100:5.1f} cm {record.event}"
+        )
+
+
+def reach(driver: GraphEpisodeDriver, seed: int, cfg: SimEvalConfig, log=None) -> EpisodeResult:
+    t0 = time.monotonic()
+    start = _start(driver, seed, cfg, operator=True)
+    goal = sample_reach_goal(start, seed, cfg, _kinematics().reachable)
+    driver.add_goal(0, np.concatenate([goal, start[3:6]]), truth={"ee": goal})
+    start_truth = driver.truth_after(0.0)
+    dist0 = float(np.linalg.norm(start_truth - goal))
+    progress_before = len(driver.s.progress)
+    driver.planner(True)
+
+    def stop(record) -> bool:
+        _log_cycle(log, record)
+        return (
+            record.distance_m <= cfg.reach_success_m
+            or record.distance_m > cfg.reach_abort_m
+            or len(driver.s.progress) > progress_before  # the goal server ended the sub-goal
+        )
+
+    history = driver.follow_cycles(goal, cfg.max_cycles, stop, timeout_s=EPISODE_TIMEOUT_S)
+    driver.planner(False)
+    final = history[-1].distance_m if history else dist0
+    return EpisodeResult.reach(
+        seed, final <= cfg.reach_success_m, dist0, history, t0, goal, start_truth
+    )
+
+
+def pick_place(
+    driver: GraphEpisodeDriver,
+    seed: int,
+    cfg: SimEvalConfig,
+    log=None,
+    operator: bool = True,
+    timeout_s: float = EPISODE_TIMEOUT_S,
+) -> EpisodeResult:
+    t0 = time.monotonic()
+    start = _start(driver, seed, cfg, operator)
+    driver.truth_after(0.0)
+    cup0, box = driver.s.cup_truth.copy(), driver.s.box_truth.copy()
+    goals, target = pick_place_goals(seed, cup0, box, start[3:6], cfg)
+    for k, g in enumerate(goals):
+        driver.add_goal(k, g["pose"], g["gripper"], g["objects"], truth={"ee": g["arm"]})
+    stages = PickPlaceStages(cup0, target, cfg)
+    dist0 = float(np.linalg.norm(cup0 - target))
+    history, reached = [], 0
+    done = [False] * len(goals)  # each sub-goal reached by ground truth
+    deadline = time.monotonic() + timeout_s
+    driver.planner(True)
+    try:
+        for k, g in enumerate(goals):
+            driver.wait(lambda k=k: driver.s.goal_index == k, 30.0, f"sub-goal {k} active")
+
+            def stop(record, k=k, g=g) -> bool:
+                _log_cycle(log, record, k)
+                s = driver.s
+                stages.observe(k, record.distance_m, s.cup_truth, s.ee_truth, s.finger_width_truth)
+                done[k] = subgoal_reached(g, record.distance_m, float(s.ee_state[6]), cfg)
+                return done[k] or s.goal_index != k
+
+            cycles = driver.follow_cycles(
+                g["arm"], cfg.subgoal_cycles, stop, timeout_s=deadline - time.monotonic()
+            )
+            history += cycles
+            reached += done[k]
+            if driver.s.goal_index == k:  # reached by ground truth, or its cycles are spent
+                driver.trigger(names.GOAL_NEXT)
+    finally:
+        driver.planner(False)
+    driver.truth_after(driver.s.motion.settled_at or 0.0)
+    final = stages.finish(driver.s.cup_truth)
+    return EpisodeResult(
+        task="pick-place",
+        seed=seed,
+        success=stages.reached["placed"],
+        cycles=len(history),
+        final_distance_m=final,
+        initial_distance_m=dist0,
+        min_distance_m=min(dist0, final),
+        wall_s=time.monotonic() - t0,
+        goal=target.tolist(),
+        subgoals_reached=reached,
+        stages=stages.reached,
+        history=history,
+    )
