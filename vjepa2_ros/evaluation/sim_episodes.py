@@ -245,6 +245,28 @@ class EpisodeResult:
             **extra,
         )
 
+    @classmethod
+    def pick_place(
+        cls, seed, stages: PickPlaceStages, final, history, subgoals_reached, t0, **extra
+    ) -> EpisodeResult:
+        """A pick-place episode scored by `stages` (finished: `final` is the cup's error)."""
+        initial = float(np.linalg.norm(stages.cup_start - stages.target))
+        return cls(
+            task="pick-place",
+            seed=seed,
+            success=stages.reached["placed"],
+            cycles=len(history),
+            final_distance_m=final,
+            initial_distance_m=initial,
+            min_distance_m=min(initial, final),
+            wall_s=time.monotonic() - t0,
+            goal=stages.target.tolist(),
+            subgoals_reached=subgoals_reached,
+            stages=stages.reached,
+            history=history,
+            **extra,
+        )
+
     def line(self) -> str:
         tag = "SUCCESS" if self.success else "fail"
         extra = ""
@@ -405,7 +427,6 @@ class SimEvaluator:
         ]
         planner, gate = self._planner(seed), CycleGate(self.limits)
         stages = PickPlaceStages(truth["cup"][0], target, c)
-        dist0 = float(np.linalg.norm(truth["cup"][0] - target))
         history: list[CycleRecord] = []
         cycle = reached = 0
         for k, (g, z_goal) in enumerate(zip(goals, latents)):
@@ -429,19 +450,13 @@ class SimEvaluator:
                     reached += 1
                     break
         final = stages.finish(self.cell.ground_truth()["cup"][0])
-        return EpisodeResult(
-            task="pick-place",
-            seed=seed,
-            success=final <= c.place_success_m,
-            cycles=cycle,
-            final_distance_m=final,
-            initial_distance_m=dist0,
-            min_distance_m=min(dist0, final),
-            wall_s=time.monotonic() - t0,
-            goal=target.tolist(),
-            subgoals_reached=reached,
-            stages=stages.reached,
-            history=history,
+        return EpisodeResult.pick_place(
+            seed,
+            stages,
+            final,
+            history,
+            reached,
+            t0,
             safety_events=events_since(events_before, self.rig.event_counts()),
         )
 

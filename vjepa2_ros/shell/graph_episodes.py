@@ -111,7 +111,6 @@ def pick_place(
     for k, g in enumerate(goals):
         driver.add_goal(k, g["pose"], g["gripper"], g["objects"], truth={"ee": g["arm"]})
     stages = PickPlaceStages(cup0, target, cfg)
-    dist0 = float(np.linalg.norm(cup0 - target))
     history, reached = [], 0
     done = [False] * len(goals)  # each sub-goal reached by ground truth
     deadline = time.monotonic() + timeout_s
@@ -138,17 +137,4 @@ def pick_place(
         driver.planner(False)
     driver.truth_after(driver.s.motion.settled_at or 0.0)
     final = stages.finish(driver.s.cup_truth)
-    return EpisodeResult(
-        task="pick-place",
-        seed=seed,
-        success=stages.reached["placed"],
-        cycles=len(history),
-        final_distance_m=final,
-        initial_distance_m=dist0,
-        min_distance_m=min(dist0, final),
-        wall_s=time.monotonic() - t0,
-        goal=target.tolist(),
-        subgoals_reached=reached,
-        stages=stages.reached,
-        history=history,
-    )
+    return EpisodeResult.pick_place(seed, stages, final, history, reached, t0)
