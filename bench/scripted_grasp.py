@@ -8,7 +8,8 @@ pick-and-place of the cup (approach, descend, close, lift, carry, lower, release
 with the collector's settings, every action through the ArmController's safety filter and the
 sim cell's box, as `vjepa2-collect-sim` runs it. Scored on the simulator's ground truth: lifted
 = at the top of the lift the cup rose at least LIFT_M and sits in the hand; placed = after the
-retreat it stands within PLACE_M of the policy's place target. Prints each seed, the rates with
+retreat it stands within the pick-place evaluation's `place_success_m` (5 cm, xy) of the
+policy's place target. Prints each seed, the rates with
 their 95% Wilson intervals and the seeds, and the safety events.
 """
 
@@ -23,7 +24,6 @@ import numpy as np
 os.environ.setdefault("MUJOCO_GL", "egl")
 
 LIFT_M = 0.05  # the cup's rise that counts as lifted
-PLACE_M = 0.05  # cup to its place target (xy), as the pick-place evaluation scores it
 MAX_STEPS = 80  # actions per pick-and-place at most (the policy gives up a phase after 12)
 
 
@@ -34,12 +34,13 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.67", help="franky-sim address")
     args = parser.parse_args()
 
-    from vjepa2_ros.evaluation.sim_episodes import wilson_interval
+    from vjepa2_ros.evaluation.sim_episodes import SimEvalConfig, wilson_interval
     from vjepa2_ros.sim.cell import in_hand
     from vjepa2_ros.sim.exploration import ExplorationPolicy
     from vjepa2_ros.sim.rig import RigConfig, SimRig
     from vjepa2_ros.train.collect_sim import cell_exploration
 
+    place_m = SimEvalConfig.load().place_success_m
     seeds = list(range(args.seed, args.seed + args.seeds))
     lifted, placed, rises = [], [], []
     t0 = time.monotonic()
@@ -61,7 +62,7 @@ def main() -> None:
             rise = float(top["cup"][0][2] - cup0[2]) if top is not None else 0.0
             lifted.append(top is not None and rise >= LIFT_M and in_hand(top))
             off = float(np.linalg.norm(end["cup"][0][:2] - policy.place_target[:2]))
-            placed.append(off <= PLACE_M)
+            placed.append(off <= place_m)
             rises.append(rise)
             print(
                 f"seed {seed}: {'LIFTED' if lifted[-1] else 'missed'}, cup rose {rise * 100:5.1f}"

@@ -164,8 +164,8 @@ def subgoal_reached(goal: dict, ee_to_goal_m: float, closedness: float, cfg: Sim
 
 class PickPlaceStages:
     """The pick-and-place stages an episode reached, scored on ground truth after each settled
-    action: `above` (the end effector within the sub-goal tolerance of the pose above the cup
-    while that sub-goal is active), `grasped` (the fingers close on the cup), `lifted` (in the
+    action: `above` (the first sub-goal, the pose above the cup, reached by `subgoal_reached`),
+    `grasped` (the fingers close on the cup), `lifted` (in the
     hand, LIFTED_M above where it stood), `placed` (at the end within `place_success_m` of its
     target). Core and graph episodes use the same scorer."""
 
@@ -175,9 +175,11 @@ class PickPlaceStages:
         self.config = config
         self.reached = dict.fromkeys(STAGES, False)
 
-    def observe(self, subgoal: int, ee_to_subgoal_m: float, cup, ee, finger_width: float) -> None:
+    def observe(self, subgoal: int, subgoal_done: bool, cup, ee, finger_width: float) -> None:
+        """One settled action: the active sub-goal, whether `subgoal_reached` holds for it, and
+        the cup, end effector and finger width from the sim."""
         held = holds(cup, ee, finger_width)
-        if subgoal == 0 and ee_to_subgoal_m <= self.config.subgoal_tolerance_m:
+        if subgoal == 0 and subgoal_done:
             self.reached["above"] = True
         if held:
             self.reached["grasped"] = True
@@ -438,15 +440,16 @@ class SimEvaluator:
                 cycle += 1
                 now = self.cell.ground_truth()
                 d = float(np.linalg.norm(now["ee"][0] - g["arm"]))
-                stages.observe(k, d, now["cup"][0], now["ee"][0], now["ee.gripper"])
                 history.append(_record(cycle, k, result, d, now["ee"][0], before, event))
                 closedness = float(self.rig.state()[6])
+                done = subgoal_reached(g, d, closedness, c)
+                stages.observe(k, done, now["cup"][0], now["ee"][0], now["ee.gripper"])
                 if log:
                     log(
                         f"  cycle {cycle:2d} sub-goal {k} E {result.energy:.4f} d {d * 100:.1f} "
                         f"cm gripper {closedness:.2f} action {np.round(result.action, 3)}"
                     )
-                if subgoal_reached(g, d, closedness, c):
+                if done:
                     reached += 1
                     break
         final = stages.finish(self.cell.ground_truth()["cup"][0])

@@ -111,7 +111,7 @@ def pick_place(
     for k, g in enumerate(goals):
         driver.add_goal(k, g["pose"], g["gripper"], g["objects"], truth={"ee": g["arm"]})
     stages = PickPlaceStages(cup0, target, cfg)
-    history, reached = [], 0
+    history = []
     done = [False] * len(goals)  # each sub-goal reached by ground truth
     deadline = time.monotonic() + timeout_s
     driver.planner(True)
@@ -122,19 +122,18 @@ def pick_place(
             def stop(record, k=k, g=g) -> bool:
                 _log_cycle(log, record, k)
                 s = driver.s
-                stages.observe(k, record.distance_m, s.cup_truth, s.ee_truth, s.finger_width_truth)
                 done[k] = subgoal_reached(g, record.distance_m, float(s.ee_state[6]), cfg)
+                stages.observe(k, done[k], s.cup_truth, s.ee_truth, s.finger_width_truth)
                 return done[k] or s.goal_index != k
 
             cycles = driver.follow_cycles(
                 g["arm"], cfg.subgoal_cycles, stop, timeout_s=deadline - time.monotonic()
             )
             history += cycles
-            reached += done[k]
             if driver.s.goal_index == k:  # reached by ground truth, or its cycles are spent
                 driver.trigger(names.GOAL_NEXT)
     finally:
         driver.planner(False)
     driver.truth_after(driver.s.motion.settled_at or 0.0)
     final = stages.finish(driver.s.cup_truth)
-    return EpisodeResult.pick_place(seed, stages, final, history, reached, t0)
+    return EpisodeResult.pick_place(seed, stages, final, history, sum(done), t0)
