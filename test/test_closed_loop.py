@@ -154,8 +154,8 @@ def test_full_graph_plans_acts_and_stops_on_a_dead_camera(tmp_path, one_torch_th
         assert camera.wait_for_service(timeout_sec=10)
         future = camera.call_async(SetBool.Request(data=False))
         wait_for(future.done, 10, "camera pause")
-        paused_at = planner.cycles
-        wait_for(lambda: planner.cycles >= paused_at + 5, 30, "five more cycles")
+        paused_at = planner.checks
+        wait_for(lambda: planner.checks >= paused_at + 5, 30, "five more checks")
         last_frame = frames[-1]
         # The first cycle that starts after the last frame arrived, and the one after it, may
         # still plan on that frame's latent (it was being encoded); none later.

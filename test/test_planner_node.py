@@ -8,6 +8,7 @@ from sensor_msgs.msg import Image, JointState, TimeReference
 from std_srvs.srv import SetBool
 
 from vjepa2_ros import interfaces as names
+from vjepa2_ros.data.messages import named_values
 from vjepa2_ros.model.presets import spec_from_name
 from vjepa2_ros.model.world_model import WorldModel
 from vjepa2_ros.nodes.conversions import (
@@ -112,11 +113,15 @@ def test_one_action_per_settled_observation_frozen_camera_and_pause(ros, tmp_pat
     assert len(planned) == 3 and all(float(v["energy"]) > 0 for v in planned)
     assert {v["budget"] for v in planned} == {"tiny"}
     ros.wait_for(lambda: len(cycles) == 3, 10, "three typed cycle reports (goal server input)")
+    # Cycles are numbered by plans, not by the skips between them (the settle waits above).
+    assert [int(v["cycle"]) for v in planned] == [1, 2, 3]
+    assert [named_values(m, names.CYCLE_NAMES)["cycle"] for m in cycles] == [1.0, 2.0, 3.0]
+    assert planner.checks > planner.cycles == 3
 
     # The camera freezes: the last frame was captured before the last settle. No action, and
     # diagnostics say why, cycle after cycle.
-    seen, cycle = len(diags), planner.cycles
-    ros.wait_for(lambda: planner.cycles >= cycle + 3, what="three more cycles")
+    seen, checks = len(diags), planner.checks
+    ros.wait_for(lambda: planner.checks >= checks + 3, what="three more checks")
     assert len(actions) == 3
     assert skipped_since(seen, "waiting for a camera frame captured after the arm settled")
 

@@ -57,7 +57,7 @@ MOTION_OUTCOMES = ("moving", "settled", "rejected")
 # /vjepa2/planner/cycle: header.stamp = stamp of the goal latent planned against (identifies
 # the sub-goal), header.frame_id = budget name, values in this order.
 CYCLE_NAMES = (
-    "cycle",  # planning cycle number
+    "cycle",  # planning cycle number (counts planned cycles only, 1, 2, ...)
     "energy",  # energy of the returned plan
     "best_energy",  # lowest energy seen during CEM
     "step_m",  # norm of the planned xyz move

@@ -77,7 +77,8 @@ class PlannerNode(Node):
         self.limits = c.input_limits()
         self.gate = CycleGate(self.limits)
         self.enabled = c.start_enabled
-        self.cycles = 0
+        self.cycles = 0  # planned cycles (a skip holds back cycle `cycles + 1`)
+        self.checks = 0  # passes of the loop: a skip re-checks at every new input
         self.actions_published = 0
         self.last_skip = ""
         self._cycle_start = self.get_clock().now()
@@ -191,7 +192,7 @@ class PlannerNode(Node):
 
         Returns whether it planned (False: skipped, the reason is on diagnostics).
         """
-        self.cycles += 1
+        self.checks += 1
         with self._lock:
             latent, goal, motion = self._latent, self._goal, self._motion
             newest_state = self._states.newest_stamp
@@ -220,6 +221,7 @@ class PlannerNode(Node):
         if goal_ns != self._planned_goal_ns:
             self.planner.reset()  # a new (sub-)goal: the previous plan is no warm start
             self._planned_goal_ns = goal_ns
+        self.cycles += 1
         planner = self.planner
         self.gate.planned(frame_stamp)
         z_now = torch.from_numpy(msg_to_latent(latent))
@@ -268,12 +270,12 @@ class PlannerNode(Node):
     def _report(self, skipped: str = "", result=None, goal=None, timing=None) -> None:
         kind = skipped.split(":")[0]  # "stale camera: 1.2 s old" and "...: 1.4 s old" are one kind
         if skipped and kind != self.last_skip.split(":")[0]:
-            self.get_logger().warning(f"cycle {self.cycles} skipped: {skipped}")
+            self.get_logger().warning(f"cycle {self.cycles + 1} skipped: {skipped}")
         elif not skipped and self.last_skip:
             self.get_logger().info("planning resumed")
         self.last_skip = skipped
         values = {
-            "cycle": self.cycles,
+            "cycle": self.cycles + 1 if skipped else self.cycles,
             "subgoal": -1 if self._subgoal is None else self._subgoal,
             "budget": self.config.budget,
             "skipped": skipped,
