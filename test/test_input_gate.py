@@ -9,6 +9,7 @@ from vjepa2_ros.planning.input_gate import (
     CycleInputs,
     InputLimits,
     StateHistory,
+    routine,
     skip_reason,
 )
 from vjepa2_ros.robot.motion import MotionStatus
@@ -48,6 +49,8 @@ def test_fresh_inputs_plan():
 )
 def test_each_problem_has_its_reason(change, reason):
     assert skip_reason(inputs(**change), LIMITS) == reason
+    # Only the loop's own rhythm is routine (no log line); every fault above is not.
+    assert routine(reason) == (reason in ("disabled", "no new camera latent since the last cycle"))
 
 
 def test_same_latent_allowed_when_not_required():

@@ -4,6 +4,8 @@ import numpy as np
 import pytest
 import torch
 from diagnostic_msgs.msg import DiagnosticArray
+from rcl_interfaces.msg import Log
+from rclpy.qos import DurabilityPolicy, QoSProfile
 from sensor_msgs.msg import Image, JointState, TimeReference
 from std_srvs.srv import SetBool
 
@@ -44,7 +46,10 @@ def test_one_action_per_settled_observation_frozen_camera_and_pause(ros, tmp_pat
         ros, tmp_path, TINY_BUDGET, rate_hz=10.0, max_latent_age_s=2.0, max_state_age_s=2.0
     )
     probe = ros.node("planner_probe")
-    actions, diags, cycles = [], [], []
+    actions, diags, cycles, logs = [], [], [], []
+    # /rosout keeps its history (transient local): the planner's first lines predate the probe.
+    rosout_qos = QoSProfile(depth=1000, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+    probe.create_subscription(Log, "/rosout", logs.append, rosout_qos)
     probe.create_subscription(JointState, names.ACTION, actions.append, 50)
     probe.create_subscription(JointState, names.PLANNER_CYCLE, cycles.append, 50)
     probe.create_subscription(
@@ -117,6 +122,11 @@ def test_one_action_per_settled_observation_frozen_camera_and_pause(ros, tmp_pat
     assert [int(v["cycle"]) for v in planned] == [1, 2, 3]
     assert [named_values(m, names.CYCLE_NAMES)["cycle"] for m in cycles] == [1.0, 2.0, 3.0]
     assert planner.checks > planner.cycles == 3
+    # The settle and fresh-frame waits of every cycle are on diagnostics, not in the log; a
+    # fault is, once (at start there was no goal yet).
+    warnings = [m.msg for m in logs if m.name == "planner" and m.level >= Log.WARN]
+    assert warnings.count("cycle 1 skipped: no goal latent") == 1, warnings
+    assert not [w for w in warnings if "waiting" in w or "no new camera" in w], warnings
 
     # The camera freezes: the last frame was captured before the last settle. No action, and
     # diagnostics say why, cycle after cycle.

@@ -44,7 +44,7 @@ from vjepa2_ros.nodes.qos import LATCHED
 from vjepa2_ros.planning.arrival import load_rule
 from vjepa2_ros.planning.cem import CEMPlanner
 from vjepa2_ros.planning.config import PlannerConfig
-from vjepa2_ros.planning.input_gate import CycleGate, StateHistory
+from vjepa2_ros.planning.input_gate import CycleGate, StateHistory, routine
 
 # Parameters `ros2 param set` may change while the node runs (validated; others are read-only).
 LIVE_PARAMETERS = ("budget", "seed", "rate_hz", "warm_start", "warm_start_fill", "early_stop")
@@ -80,7 +80,7 @@ class PlannerNode(Node):
         self.cycles = 0  # planned cycles (a skip holds back cycle `cycles + 1`)
         self.checks = 0  # passes of the loop: a skip re-checks at every new input
         self.actions_published = 0
-        self.last_skip = ""
+        self._warned = ""  # the kind of fault last logged; "" once a cycle plans again
         self._cycle_start = self.get_clock().now()
 
         self._lock = threading.Lock()
@@ -268,12 +268,15 @@ class PlannerNode(Node):
         return True
 
     def _report(self, skipped: str = "", result=None, goal=None, timing=None) -> None:
-        kind = skipped.split(":")[0]  # "stale camera: 1.2 s old" and "...: 1.4 s old" are one kind
-        if skipped and kind != self.last_skip.split(":")[0]:
+        # One line per fault, not per cycle: "stale camera: 1.2 s old" and "...: 1.4 s old" are
+        # one kind, and the waits of every cycle (settle, fresh frame) are not faults.
+        kind = skipped.split(":")[0]
+        if skipped and not routine(skipped) and kind != self._warned:
             self.get_logger().warning(f"cycle {self.cycles + 1} skipped: {skipped}")
-        elif not skipped and self.last_skip:
+            self._warned = kind
+        elif not skipped and self._warned:
             self.get_logger().info("planning resumed")
-        self.last_skip = skipped
+            self._warned = ""
         values = {
             "cycle": self.cycles + 1 if skipped else self.cycles,
             "subgoal": -1 if self._subgoal is None else self._subgoal,

@@ -25,6 +25,21 @@ from vjepa2_ros.robot.motion import MotionStatus
 
 STAMP_EPS_S = 1e-6  # stamps travel as float seconds: equal within this
 
+DISABLED = "disabled"
+WAIT_ACTION = "waiting for the arm to settle after the last action"
+WAIT_MOVING = "waiting for the arm to settle (moving)"
+WAIT_FRAME = "waiting for a camera frame captured after the arm settled"
+NO_NEW_LATENT = "no new camera latent since the last cycle"
+# Not faults: the loop's own rhythm (act, settle, observe), which every cycle passes through,
+# and a pause the operator asked for (the planner logs that once itself). Reported on
+# diagnostics, not as warnings (see `routine`).
+ROUTINE_SKIPS = frozenset({WAIT_ACTION, WAIT_MOVING, WAIT_FRAME, NO_NEW_LATENT, DISABLED})
+
+
+def routine(reason: str) -> bool:
+    """A skip that is not a fault: no log line (every cycle waits to settle; a pause was asked)."""
+    return reason in ROUTINE_SKIPS
+
 
 @dataclass
 class InputLimits:
@@ -62,7 +77,7 @@ class CycleInputs:
 def skip_reason(inputs: CycleInputs, limits: InputLimits) -> str:
     """Empty string when the cycle may plan; otherwise a short, specific reason."""
     if not inputs.enabled:
-        return "disabled"
+        return DISABLED
     if not inputs.goal_present:
         return "no goal latent"
     if inputs.latent_stamp is None:
@@ -83,7 +98,7 @@ def skip_reason(inputs: CycleInputs, limits: InputLimits) -> str:
         and inputs.last_used_latent_stamp is not None
         and inputs.latent_stamp <= inputs.last_used_latent_stamp
     ):
-        return "no new camera latent since the last cycle"
+        return NO_NEW_LATENT
     state_age = inputs.now - inputs.state_stamp
     if state_age > limits.max_state_age_s:
         return f"stale robot state: newest ee_state is {state_age:.2f} s old (> {limits.max_state_age_s} s)"
@@ -106,11 +121,11 @@ def _settle_reason(inputs: CycleInputs, limits: InputLimits) -> str:
                 f"no motion report for the last action after {waited:.1f} s: is franka_bridge "
                 "running (/franka/motion)?"
             )
-        return "waiting for the arm to settle after the last action"
+        return WAIT_ACTION
     if motion is None:
         return ""
     if motion.outcome == "moving":
-        return "waiting for the arm to settle (moving)"
+        return WAIT_MOVING
     settled = motion.settled_at
     if settled is not None and inputs.latent_stamp <= settled + STAMP_EPS_S:
         since = inputs.now - settled
@@ -119,7 +134,7 @@ def _settle_reason(inputs: CycleInputs, limits: InputLimits) -> str:
                 f"no camera frame captured since the arm settled {since:.1f} s ago: is the camera "
                 "publishing, and are its stamps on this machine's clock?"
             )
-        return "waiting for a camera frame captured after the arm settled"
+        return WAIT_FRAME
     return ""
 
 

@@ -33,6 +33,7 @@ import numpy as np
 
 from vjepa2_ros import interfaces as names
 from vjepa2_ros.config import from_mapping, load_yaml, require
+from vjepa2_ros.planning.input_gate import routine
 
 # Nodes that run as their own process, as under ros2 launch: the simulator's 1 kHz physics loop
 # and the bridge's state stream must not wait for the planner's GIL, and the planner must not
@@ -77,7 +78,8 @@ def load_demo_config(path: str = "demo.yaml") -> DemoConfig:
 
 
 class CyclePrinter:
-    """One line per planning cycle (or changed skip reason) from the planner's diagnostics."""
+    """One line per planning cycle, or per changed reason it is held back (the waits every
+    cycle goes through, for the arm to settle and a fresh frame, are not printed)."""
 
     def __init__(self, total_subgoals: int) -> None:
         self.total = total_subgoals
@@ -95,10 +97,11 @@ class CyclePrinter:
         sub = int(v.get("subgoal", -1))
         if sub >= 0:
             head += f" | sub-goal {sub + 1}/{self.total}"
-        if v.get("skipped"):
-            if v["skipped"] != self._last_skip:
-                print(f"{head} | waiting: {v['skipped']}", flush=True)
-            self._last_skip = v["skipped"]
+        skip = v.get("skipped")
+        if skip:
+            if skip != self._last_skip and not routine(skip):
+                print(f"{head} | waiting: {skip}", flush=True)
+                self._last_skip = skip
             return
         self._last_skip = None
         latency = float(v["latency_ms"])
