@@ -183,9 +183,16 @@ def test_folder_topic_capture_next_clear_and_honest_advance(ros, tmp_path):
     )
     assert c.indices[-1] == 1 and len(server.sequence.outcomes) == 1
 
+    # Sub-goal 1 moves the cup: its truth names the hand's and the cup's targets, and it is
+    # judged on the cup (3 cm off; the hand is exactly at its target).
+    keys = ["index", "ee.x", "ee.y", "ee.z", "cup.x", "cup.y", "cup.z"]
+    c.goal_truth_pub.publish(vector_to_msg([1, 0.5, 0.12, 0.3, 0.43, 0.1, 0.05], keys))
+    ros.wait_for(lambda: 1 in server._goal_truths, what="sub-goal 1 truth")
     assert c.call(names.GOAL_NEXT).success
     ros.wait_for(lambda: c.indices[-1] == 2, what="next")
     np.testing.assert_array_equal(rgb_from_image(c.goals[-1]), solid(30))
+    ros.wait_for(lambda: len(c.progress) == 2, what="sub-goal 1 progress")
+    assert c.progress[1]["truth_error_m"] == pytest.approx(0.03, abs=1e-9)
 
     assert c.call(names.GOAL_CLEAR).success
     ros.wait_for(lambda: c.indices[-1] == -1, what="clear")

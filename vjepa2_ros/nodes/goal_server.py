@@ -173,9 +173,10 @@ class GoalServerNode(Node):
             }
 
     def _truth_error(self, index: int) -> float | None:
-        """Sim: the end effector's (else the cup's) distance to sub-goal `index`'s target."""
+        """Sim: the cup's (else the end effector's) distance to sub-goal `index`'s target: a
+        sub-goal that moves an object is judged on the object."""
         targets = self._goal_truths.get(index, {})
-        for body, now in (("ee", self._ee_truth), ("cup", self._cup_truth)):
+        for body, now in (("cup", self._cup_truth), ("ee", self._ee_truth)):
             if body in targets and now is not None:
                 return float(np.linalg.norm(now - targets[body]))
         return None

@@ -10,13 +10,14 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from vjepa2_ros.pose.arrays import pose_to_matrix, state_from_quaternion
+from vjepa2_ros.robot import gripper
 
 HAND_MAX_WIDTH = 0.08  # Franka Hand, metres (franky_sim.FRANKA_HAND_MAX_WIDTH)
 
 
 def closedness_from_width(width: float) -> float:
-    """Gripper width in metres -> closedness in [0, 1] (0 open, 1 closed)."""
-    return float(np.clip(1.0 - width / HAND_MAX_WIDTH, 0.0, 1.0))
+    """The sim hand's width in metres -> closedness in [0, 1] (0 open, 1 closed)."""
+    return gripper.closedness_from_width(width, HAND_MAX_WIDTH)
 
 
 def width_from_closedness(closedness: float) -> float:
