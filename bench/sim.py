@@ -28,13 +28,15 @@ def main() -> None:
 
     import franky
 
+    from vjepa2_ros.compute import thread_scheduling_kept
     from vjepa2_ros.sim.cell import SimCell
     from vjepa2_ros.sim.config import CameraConfig, SimConfig
 
     host = f"127.0.{random.randint(1, 250)}.{random.randint(10, 250)}"
     cam = CameraConfig(width=args.size, height=args.size, fps=min(args.fps, 15.0))
     with SimCell(SimConfig(host=host, camera=cam)) as cell:
-        robot = franky.Robot(host, realtime_config=franky.RealtimeConfig.Ignore)
+        with thread_scheduling_kept():  # the measuring thread stays an ordinary one
+            robot = franky.Robot(host, realtime_config=franky.RealtimeConfig.Ignore)
         robot.relative_dynamics_factor = 0.2
         stop = threading.Event()
 

@@ -10,6 +10,7 @@ import threading
 import numpy as np
 import pytest
 
+from vjepa2_ros.compute import thread_scheduling_kept
 from vjepa2_ros.sim.config import ConfigError, ObjectsConfig, SimConfig
 from vjepa2_ros.sim.scene import object_poses
 
@@ -32,7 +33,8 @@ def cell():
 
 @pytest.fixture(scope="module")
 def robot(cell):
-    r = franky.Robot(cell.host, realtime_config=franky.RealtimeConfig.Ignore)
+    with thread_scheduling_kept():  # else pytest's thread stays SCHED_FIFO (compute.py)
+        r = franky.Robot(cell.host, realtime_config=franky.RealtimeConfig.Ignore)
     r.relative_dynamics_factor = 0.15
     return r
 
@@ -75,7 +77,8 @@ def test_five_cm_motion_moves_ground_truth_and_changes_image_at_the_arm(cell, ro
 def test_scripted_grasp_lifts_the_cup(cell, robot):
     cell.reset(seed=5)
     cell.wait_sim_time(0.5)
-    gripper = franky.Gripper(cell.host)
+    with thread_scheduling_kept():
+        gripper = franky.Gripper(cell.host)
     cup0 = cell.ground_truth()["cup"][0]
     quat = robot.current_cartesian_state.pose.end_effector_pose.quaternion
     gripper.move(0.08, 0.1)

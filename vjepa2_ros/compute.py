@@ -10,6 +10,7 @@ to 0.25x real time in `make demo` and the simulated arm ran away under load.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from collections.abc import Callable
@@ -32,6 +33,27 @@ def quick_gil_handover(interval_s: float) -> Callable[[], None]:
     before = sys.getswitchinterval()
     sys.setswitchinterval(min(before, interval_s))
     return lambda: sys.setswitchinterval(before)
+
+
+@contextlib.contextmanager
+def thread_scheduling_kept():
+    """Give the calling thread its scheduling policy back afterwards.
+
+    libfranka makes a thread that creates a franky Robot or Gripper real-time (SCHED_FIFO)
+    whenever it may, as root even with RealtimeConfig.Ignore. A thread that goes on to plan is
+    then served before the simulator's physics: after a test built its Robot in the main
+    thread, the planner's torch threads inherited SCHED_FIFO and the in-process sim fell to
+    0.13x real time (every action "rejected: stale state"). FrankaBackend connects in a thread
+    of its own; code that creates franky objects itself wraps them in this.
+    """
+    if not hasattr(os, "sched_getscheduler"):
+        yield
+        return
+    policy, param = os.sched_getscheduler(0), os.sched_getparam(0)
+    try:
+        yield
+    finally:
+        os.sched_setscheduler(0, policy, param)
 
 
 def lower_priority(nice: int) -> int:

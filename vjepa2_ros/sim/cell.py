@@ -3,7 +3,8 @@
 process.
 
     with SimCell(SimConfig(host="127.0.0.7", seed=3)) as cell:
-        robot = franky.Robot(cell.host, realtime_config=franky.RealtimeConfig.Ignore)
+        with thread_scheduling_kept():  # libfranka would leave this thread SCHED_FIFO
+            robot = franky.Robot(cell.host, realtime_config=franky.RealtimeConfig.Ignore)
         image = cell.render()          # uint8 [H, W, 3]
         truth = cell.ground_truth()    # {"ee": (pos, quat_wxyz), "cup": ..., "box": ..., ...}
 """
