@@ -14,6 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+import numpy as np
+
 from vjepa2_ros.config import require, require_in
 
 GripperCommand = Literal["open", "close"]
@@ -41,8 +43,8 @@ class GripperConfig:
 
 
 def closedness_from_width(width_m: float, max_width_m: float) -> float:
-    """Franka Hand width (m) -> closedness in [0, 1] (0 fully open)."""
-    return float(min(1.0, max(0.0, 1.0 - width_m / max_width_m)))
+    """Franka Hand width (m) -> closedness in [0, 1] (0 fully open; an unknown width stays nan)."""
+    return float(np.clip(1.0 - width_m / max_width_m, 0.0, 1.0))
 
 
 class GripperHysteresis:
