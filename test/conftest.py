@@ -45,7 +45,7 @@ class RosHarness:
         self.context = Context()
         rclpy.init(context=self.context)
         # Single-threaded, like the nodes' own entry points: rclpy's MultiThreadedExecutor spins
-        # its main thread at every message (90-100% of a core here during the flood test, which
+        # its main thread at every message (27-100% of a core here during the flood test, which
         # is load on the very stream the test measures). Test callbacks only record and return.
         self.executor = SingleThreadedExecutor(context=self.context)
         self._nodes: list = []
