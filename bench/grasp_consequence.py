@@ -15,10 +15,11 @@ closed hand gives "close, lift" a clearly lower energy against "lifted" than "op
 
 from __future__ import annotations
 
-import argparse
 import os
 
 import numpy as np
+
+from bench.grasp_scene import grasp_scene, scene_parser
 
 os.environ.setdefault("MUJOCO_GL", "egl")
 
@@ -42,16 +43,11 @@ def sequences(close: float) -> dict[str, np.ndarray]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seeds", type=int, default=5, help="how many seeded scenes")
-    parser.add_argument("--seed", type=int, default=900, help="first seed")
-    parser.add_argument("--host", default="127.0.0.69", help="franky-sim address")
-    parser.add_argument("--model", default="models/vjepa2-ac-small.pt", help="checkpoint")
-    args = parser.parse_args()
+    args = scene_parser(__doc__.split("\n\n")[0], host="127.0.0.69").parse_args()
 
     import torch
 
-    from vjepa2_ros.evaluation.sim_episodes import SimEvalConfig, pick_place_goals
+    from vjepa2_ros.evaluation.sim_episodes import SimEvalConfig
     from vjepa2_ros.model.checkpoint import load_world_model
     from vjepa2_ros.planning.rollout import default_apply_action, rollout_energies
     from vjepa2_ros.sim.cell import SimCell
@@ -63,11 +59,8 @@ def main() -> None:
     gains: dict[str, list[float]] = {"grasped": [], "lifted": [], "miss": []}
     with SimCell(SimConfig(host=args.host)) as cell, torch.inference_mode():
         for seed in range(args.seed, args.seed + args.seeds):
-            cell.reset(seed)
-            truth = cell.ground_truth()
-            cup = truth["cup"][0]
-            goals, _ = pick_place_goals(seed, cup, truth["box"][0], cell.ee_state()[3:6], cfg)
-            pose, held = goals[1]["pose"], goals[1]["gripper"]
+            cup, grasp = grasp_scene(cell, seed, cfg)
+            pose, held = grasp["pose"], grasp["gripper"]
             lifted = np.concatenate([pose[:3] + up, pose[3:]])
             images = [
                 cell.render_goal(pose, 0.0),  # now: open around the cup

@@ -15,11 +15,12 @@ default one; the encoder is frozen and random, so its sensitivity does not depen
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import os
 
 import numpy as np
+
+from bench.grasp_scene import grasp_scene, scene_parser
 
 os.environ.setdefault("MUJOCO_GL", "egl")
 
@@ -27,11 +28,7 @@ OFFSETS_M = (0.01, 0.02, 0.05)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seeds", type=int, default=5, help="how many seeded scenes")
-    parser.add_argument("--seed", type=int, default=900, help="first seed")
-    parser.add_argument("--host", default="127.0.0.68", help="franky-sim address")
-    parser.add_argument("--model", default="models/vjepa2-ac-small.pt", help="checkpoint")
+    parser = scene_parser(__doc__.split("\n\n")[0], host="127.0.0.68")
     parser.add_argument("--fovy", type=float, default=None, help="camera fovy (degrees)")
     parser.add_argument("--position", type=float, nargs=3, default=None, help="camera x y z")
     parser.add_argument("--lookat", type=float, nargs=3, default=None, help="camera target")
@@ -39,7 +36,7 @@ def main() -> None:
 
     import torch
 
-    from vjepa2_ros.evaluation.sim_episodes import SimEvalConfig, pick_place_goals
+    from vjepa2_ros.evaluation.sim_episodes import SimEvalConfig
     from vjepa2_ros.model.checkpoint import load_world_model
     from vjepa2_ros.sim.cell import SimCell
     from vjepa2_ros.sim.config import SimConfig
@@ -55,12 +52,7 @@ def main() -> None:
     rows = []
     with SimCell(SimConfig(host=args.host, camera=camera)) as cell, torch.no_grad():
         for seed in range(args.seed, args.seed + args.seeds):
-            cell.reset(seed)
-            truth = cell.ground_truth()
-            cup, box = truth["cup"][0], truth["box"][0]
-            rpy = cell.ee_state()[3:6]
-            goals, _ = pick_place_goals(seed, cup, box, rpy, cfg)
-            grasp = goals[1]
+            _, grasp = grasp_scene(cell, seed, cfg)
             pose = grasp["pose"]
             held = grasp["gripper"]  # closedness of fingers closed on the cup
             images = [cell.render_goal(pose, 0.0), cell.render_goal(pose, held)]
