@@ -65,6 +65,11 @@ ARGUMENTS = {
     "stable_cycles": ("", "goal policy: arrival cycles that count as reached; empty: goals.yaml"),
     "max_cycles": ("", "goal policy: planning cycles per sub-goal; empty: goals.yaml"),
     "goal_dir": ("", "folder of goal images, loaded in name order as sub-goals"),
+    "gripper_schedules": (
+        "",
+        "per sub-goal, comma-separated: free, hold, close, open (e.g. hold,hold,close,hold,hold,"
+        "hold for pick-and-place); empty: goals.yaml",
+    ),
     "camera": ("none", "use_sim:=false: camera driver to start (usb_cam, realsense2_camera, none)"),
     "rviz": ("false", "open RViz with config/vjepa2.rviz"),
     "record": ("false", "record the evaluation topics (rosbag2 MCAP; else vjepa2-record)"),
@@ -93,6 +98,7 @@ OVERRIDES = {
     },
     "goal_server": {
         "goal_dir": "goal_dir",
+        "gripper_schedules": "gripper_schedules",
         "policy.stable_cycles": "stable_cycles",
         "policy.max_cycles": "max_cycles",
     },

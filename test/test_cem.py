@@ -19,6 +19,7 @@ from vjepa2_ros.model.config import ModelConfig
 from vjepa2_ros.planning.budgets import budget_names, load_budget
 from vjepa2_ros.planning.cem import CEMConfig, CEMPlanner
 from vjepa2_ros.planning.config import PlannerConfig
+from vjepa2_ros.planning.gripper_schedule import GripperSchedule
 from vjepa2_ros.pose.tensors import apply_action
 
 VITG_CUDA = ModelConfig(preset="vitg-ac", device="cuda")
@@ -132,6 +133,62 @@ def test_gripper_rounding_and_rotation_option():
     rot = make(world, samples=32, iterations=2, horizon=1, plan_rotation=True, max_rotation=0.05)
     r = rot.plan(z_now, s_now, z_goal.float())
     assert np.any(r.best_plan[0, 3:6] != 0.0) and np.all(np.abs(r.best_plan[0, 3:6]) <= 0.05 + 1e-7)
+
+
+def test_gripper_schedule_fixes_the_gripper_and_still_plans_the_motion():
+    """The reference cem()'s `axis` pin (hold) and `close_gripper` (close@k): every candidate
+    carries the fixed delta, so the rollouts see it, and the motion is planned as before."""
+    world = BowlWorld()
+    z_now, s_now, _ = inputs(world)
+    seen: list[torch.Tensor] = []
+    predict = world.predict
+
+    def spy(z_ctx, actions, states):
+        seen.append(actions[:, :, 6].clone())
+        return predict(z_ctx, actions, states)
+
+    world.predict = spy
+    budget = dict(samples=200, iterations=6, horizon=2, kv_cache=False)
+    # Each schedule against a goal whose hand it can match (closedness now 0.2): the motion
+    # must still end at the goal's position.
+    for text, grip_delta in (("free", 0.4), ("hold", 0.0), ("close", 0.8), ("open@1", -0.2)):
+        target = torch.tensor([*TARGET[:6], grip_delta])
+        z_goal = world.latent(apply_action(torch.tensor(s_now), target)).float()
+        seen.clear()
+        res = make(world, **budget).plan(z_now, s_now, z_goal, GripperSchedule.parse(text))
+        np.testing.assert_allclose(res.plan[:, :3].sum(0), TARGET[:3], atol=0.01, err_msg=text)
+        last = torch.cat([g[:, -1] for g in seen])  # each rollout step's newest action
+        if text == "free":
+            assert bool((last != 0).any()), "free: the gripper is sampled"
+        elif text == "open@1":  # step 0 sampled, step 1 fixed at -1 (opening)
+            assert bool((torch.cat([g[:, 1] for g in seen if g.shape[1] == 2]) == -1.0).all())
+            assert res.plan[1, 6] == -1.0
+        else:
+            fixed = 0.0 if text == "hold" else 1.0
+            assert bool((last == fixed).all()), text
+            np.testing.assert_array_equal(res.plan[:, 6], [fixed, fixed])
+    # close_in_place: the hand shuts where it is (the motion pinned to 0 as well).
+    res = make(world, **budget).plan(z_now, s_now, z_goal, GripperSchedule.parse("close_in_place"))
+    np.testing.assert_array_equal(res.plan, [[0, 0, 0, 0, 0, 0, 1.0]] * 2)
+    for bad in ("squeeze", "close@x"):
+        with pytest.raises(ConfigError, match="gripper schedule"):
+            GripperSchedule.parse(bad)
+    assert [str(s) for s in GripperSchedule.parse_list("hold, close,close@1")] == [
+        "hold",
+        "close",
+        "close@1",
+    ]
+
+
+def test_free_gripper_schedule_is_the_reference_search():
+    world = BowlWorld()
+    args = inputs(world)
+    plain = make(world, samples=64, iterations=3, horizon=2, seed=3).plan(*args)
+    free = make(world, samples=64, iterations=3, horizon=2, seed=3).plan(
+        *args, GripperSchedule.parse("free")
+    )
+    np.testing.assert_array_equal(plain.plan, free.plan)
+    np.testing.assert_array_equal(plain.mean, free.mean)
 
 
 def test_horizon_two_rollout_grows_context_and_counts_forwards():

@@ -220,3 +220,53 @@ def test_all_done_is_reported(ros):
     ros.wait_for(lambda: c.progress, what="progress report")
     assert c.progress[0]["reached"] == 0.0 and c.progress[0]["cycles"] == 2
     assert math.isnan(c.progress[0]["truth_error_m"])  # no ground truth outside the sim
+
+
+def test_each_sub_goal_hands_its_gripper_schedule_to_the_planner(ros):
+    """gripper_schedules (sub-goal order; later ones: gripper_default) go out on
+    /vjepa2/goal/gripper with the active goal's stamp; `ros2 param set` changes them live, and a
+    bad schedule is refused with the reason."""
+    from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
+    from rcl_interfaces.srv import SetParameters
+
+    server = ros.add(
+        GoalServerNode(
+            context=ros.context,
+            parameter_overrides={"interactive_marker": False, "gripper_schedules": "hold,close"},
+        )
+    )
+    c = Client(ros)
+    schedules = []
+    c.node.create_subscription(TimeReference, names.GOAL_GRIPPER, schedules.append, LATCHED)
+    ros.wait_for(lambda: c.add_pub.get_subscription_count() > 0, what="discovery")
+    for value in (5, 6, 7):
+        c.add_pub.publish(image_from_array(solid(value), "rgb8"))
+    ros.wait_for(lambda: len(server.sequence.goals) == 3, what="three sub-goals")
+    ros.wait_for(lambda: c.goals and schedules, what="goal and schedule")
+    seen = []
+    for index in range(3):
+        ros.wait_for(lambda i=index: c.indices[-1] == i, what=f"sub-goal {index}")
+        ros.wait_for(
+            lambda: schedules and c.goals and stamp_ns(schedules[-1]) == stamp_ns(c.goals[-1]),
+            what="the schedule of the active goal",
+        )
+        seen.append(schedules[-1].source)
+        if index < 2:
+            assert c.call(names.GOAL_NEXT).success
+    assert seen == ["hold", "close", "free"]
+
+    client = c.node.create_client(SetParameters, "/goal_server/set_parameters")
+    assert client.wait_for_service(timeout_sec=5)
+
+    def set_schedules(text):
+        pv = ParameterValue(type=ParameterType.PARAMETER_STRING, string_value=text)
+        request = SetParameters.Request(parameters=[Parameter(name="gripper_schedules", value=pv)])
+        future = client.call_async(request)
+        ros.wait_for(future.done, what="set_parameters answer")
+        return future.result().results[0]
+
+    bad = set_schedules("hold,squeeze")
+    assert not bad.successful and "squeeze" in bad.reason and "close@1" in bad.reason
+    assert set_schedules("hold,hold,open@1").successful
+    ros.wait_for(lambda: schedules[-1].source == "open@1", what="republished for the active goal")
+    assert stamp_ns(schedules[-1]) == stamp_ns(c.goals[-1])

@@ -23,6 +23,7 @@ from vjepa2_ros.nodes.conversions import (
 )
 from vjepa2_ros.nodes.planner import PlannerNode
 from vjepa2_ros.nodes.qos import LATCHED
+from vjepa2_ros.planning.input_gate import WAIT_GRIPPER
 
 pytestmark = pytest.mark.ros
 TINY_BUDGET = "tiny:\n  samples: 16\n  iterations: 2\n  horizon: 1\n  topk: 4\n"
@@ -201,3 +202,60 @@ def test_ros2_param_set_changes_the_next_plan_and_read_only_ones_are_refused(ros
     latent_pub.publish(latent_to_msg(rng.standard_normal((n, d)).astype(np.float32), now))
     ros.wait_for(lambda: any(v and not v["skipped"] for v in diags), 30, "a plan")
     assert next(v for v in diags if v and not v["skipped"])["budget"] == "tiny2"
+
+
+def test_each_plan_follows_the_sub_goal_gripper_schedule(ros, tmp_path):
+    """/vjepa2/goal/gripper (from the goal server, stamped with the goal): the plan waits for
+    the schedule of the goal it plans against, then every action carries its fixed delta."""
+    model, planner = tiny_planner(
+        ros,
+        tmp_path,
+        TINY_BUDGET,
+        max_latent_age_s=5.0,
+        max_state_age_s=5.0,
+        require_settle=False,
+    )
+    probe = ros.node("gripper_probe")
+    actions, diags = [], []
+    probe.create_subscription(JointState, names.ACTION, actions.append, 50)
+    probe.create_subscription(
+        DiagnosticArray,
+        names.PLANNER_DIAGNOSTICS,
+        lambda m: diags.append(diagnostic_values(m, names.PLANNER_STATUS_NAME)),
+        50,
+    )
+    latent_pub = probe.create_publisher(Image, names.LATENT, 10)
+    state_pub = probe.create_publisher(JointState, names.EE_STATE, 10)
+    goal_pub = probe.create_publisher(Image, names.GOAL_LATENT, LATCHED)
+    gripper_pub = probe.create_publisher(TimeReference, names.GOAL_GRIPPER, LATCHED)
+    for pub in (latent_pub, goal_pub, gripper_pub):
+        ros.wait_for(lambda p=pub: p.get_subscription_count() > 0, what="discovery")
+    n, d = model.tokens_per_frame, model.embed_dim
+    rng = np.random.default_rng(2)
+
+    def goal(schedule: str, schedule_stamp=None):
+        stamp = probe.get_clock().now().to_msg()
+        msg = TimeReference(source=schedule)
+        msg.header.stamp = schedule_stamp or stamp
+        gripper_pub.publish(msg)
+        goal_pub.publish(latent_to_msg(rng.standard_normal((n, d)).astype(np.float32), stamp))
+
+    def observe_and_plan(k: int) -> np.ndarray:
+        now = probe.get_clock().now()
+        state_pub.publish(vector_to_msg([0.45, 0, 0.4, np.pi, 0, 0, 0.3], STATE_NAMES, stamp=now))
+        latent_pub.publish(latent_to_msg(rng.standard_normal((n, d)).astype(np.float32), now))
+        ros.wait_for(lambda: len(actions) == k, 30, f"action {k}")
+        return msg_to_vector(actions[-1], ACTION_NAMES)
+
+    # The schedule received belongs to another goal: no plan, and diagnostics say why.
+    goal("close", schedule_stamp=probe.get_clock().now().to_msg())
+    seen = len(diags)
+    now = probe.get_clock().now()
+    state_pub.publish(vector_to_msg([0.45, 0, 0.4, np.pi, 0, 0, 0.3], STATE_NAMES, stamp=now))
+    latent_pub.publish(latent_to_msg(rng.standard_normal((n, d)).astype(np.float32), now))
+    ros.wait_for(lambda: any(v and v["skipped"] == WAIT_GRIPPER for v in diags[seen:]), what="wait")
+    assert not actions
+    goal("close")
+    assert observe_and_plan(1)[6] == 1.0
+    goal("hold")
+    assert [observe_and_plan(k)[6] for k in (2, 3)] == [0.0, 0.0]

@@ -11,6 +11,11 @@ LATENT = "/vjepa2/latent"
 GOAL_IMAGE = "/vjepa2/goal/image"  # active sub-goal image (transient-local), from goal_server
 GOAL_ADD = "/vjepa2/goal/add"  # images appended as sub-goals (RViz, rqt, scripts)
 GOAL_LATENT = "/vjepa2/goal/latent"
+# sensor_msgs/TimeReference (transient-local), from goal_server: what the active sub-goal's plans
+# may do with the gripper. header.stamp = the active goal's stamp (that of GOAL_IMAGE and so of
+# GOAL_LATENT), source = a gripper schedule ("free", "hold", "close", "open", "close@1";
+# vjepa2_ros/planning/gripper_schedule.py).
+GOAL_GRIPPER = "/vjepa2/goal/gripper"
 GOAL_INDEX = "/vjepa2/goal/index"  # std_msgs/Int32, -1 = none active / all done
 GOAL_DONE = "/vjepa2/goal/done"  # std_msgs/Bool, true once every sub-goal was handled
 GOAL_PROGRESS = "/vjepa2/goal/progress"  # JointState named vector, one per sub-goal outcome

@@ -33,6 +33,7 @@ import torch
 
 from vjepa2_ros.config import load_section, require
 from vjepa2_ros.planning.cem import CEMPlanner
+from vjepa2_ros.planning.gripper_schedule import GripperSchedule
 from vjepa2_ros.planning.input_gate import CycleGate, InputLimits
 from vjepa2_ros.sim.cell import holds
 from vjepa2_ros.sim.kinematics import closedness_from_width
@@ -63,11 +64,14 @@ class SimEvalConfig:
     place_max_m: float = 0.15
     approach_height_m: float = 0.12  # ee above the cup origin for the first sub-goal
     grasp_height_m: float = 0.02  # ee above the cup origin when grasping
+    lift_height_m: float = 0.08  # the cup lifted this high in the hand (as the scripted data)
+    grasp_tolerance_m: float = 0.012  # the open hand this close to the grasp pose: close it
+    waypoint_tolerance_m: float = 0.03  # lifted, over the target: carried on from this close
     subgoal_cycles: int = 10  # pick-place: cycles per sub-goal at most
     subgoal_tolerance_m: float = 0.02  # pick-place: ee this close to a sub-goal's pose: next
     # ... and, for a sub-goal that shows the hand closed on the cup, the measured closedness
     # this close to the image's (open 0, on the 6 cm cup ~0.25, shut 1)
-    subgoal_gripper_tolerance: float = 0.12
+    subgoal_gripper_tolerance: float = 0.2
     # reach: cycles planned on after success, recorded but not scored: observations at the goal
     # for the arrival calibration (vjepa2-calibrate); 0 for evaluations.
     dwell_cycles: int = 0
@@ -92,6 +96,9 @@ class SimEvalConfig:
             "sim_eval reach_abort_m must exceed reach_max_m (episodes start closer than that)",
         )
         require(self.subgoal_cycles >= 1, "sim_eval subgoal_cycles must be >= 1")
+        for name in ("subgoal_tolerance_m", "grasp_tolerance_m", "waypoint_tolerance_m"):
+            require(getattr(self, name) > 0, f"sim_eval {name} must be > 0 metres")
+        require(self.lift_height_m >= 0, "sim_eval lift_height_m must be >= 0 metres")
         require(
             0 < self.subgoal_gripper_tolerance < 1,
             "sim_eval subgoal_gripper_tolerance must be in (0, 1)",
@@ -142,10 +149,34 @@ def pick_place_goals(
         raise RuntimeError(f"seed {seed}: no free place for the cup's target")
     held = closedness_from_width(2 * CUP_RADIUS)
     up = np.array([0.0, 0.0, 1.0])
+    grasp = cup + up * cfg.grasp_height_m
+    put = target + up * cfg.grasp_height_m
+    lift = up * cfg.lift_height_m
+    # As the scripted pick-and-place of the training data: above the cup, down around it, close
+    # the hand in place, lift, carry over the target, lower. The hand's schedule per sub-goal
+    # (planning/gripper_schedule.py): the images barely show the fingers, so they say when it
+    # closes; the world model plans every motion. The waypoints in the air need less precision.
     goals = [
-        dict(arm=cup + up * cfg.approach_height_m, gripper=0.0, objects=None),
-        dict(arm=cup + up * cfg.grasp_height_m, gripper=held, objects=None),
-        dict(arm=target + up * cfg.grasp_height_m, gripper=held, objects={"cup": target}),
+        dict(arm=cup + up * cfg.approach_height_m, gripper=0.0, objects=None, schedule="hold"),
+        dict(
+            arm=grasp, gripper=0.0, objects=None, schedule="hold", tolerance=cfg.grasp_tolerance_m
+        ),
+        dict(arm=grasp, gripper=held, objects=None, schedule="close_in_place"),
+        dict(
+            arm=grasp + lift,
+            gripper=held,
+            objects={"cup": cup + lift},
+            schedule="hold",
+            tolerance=cfg.waypoint_tolerance_m,
+        ),
+        dict(
+            arm=put + lift,
+            gripper=held,
+            objects={"cup": target + lift},
+            schedule="hold",
+            tolerance=cfg.waypoint_tolerance_m,
+        ),
+        dict(arm=put, gripper=held, objects={"cup": target}, schedule="hold"),
     ]
     for g in goals:
         g["pose"] = np.concatenate([g["arm"], rpy])
@@ -156,7 +187,7 @@ def subgoal_reached(goal: dict, ee_to_goal_m: float, closedness: float, cfg: Sim
     """A pick-place sub-goal is reached (ground truth) when the end effector is within the
     tolerance of its pose and, where the image shows the hand closed on the cup, the measured
     closedness matches it: arriving at the grasp pose with an open hand is not a grasp."""
-    near = ee_to_goal_m <= cfg.subgoal_tolerance_m
+    near = ee_to_goal_m <= goal.get("tolerance", cfg.subgoal_tolerance_m)
     if goal["gripper"] > 0:
         return near and abs(closedness - goal["gripper"]) <= cfg.subgoal_gripper_tolerance
     return near
@@ -221,6 +252,7 @@ class EpisodeResult:
     wall_s: float
     goal: list[float]
     subgoals_reached: int = 0
+    subgoals: int = 0  # pick-place: how many sub-goals the episode had
     stages: dict[str, bool] = field(default_factory=dict)  # pick-place: STAGES reached
     start_ee: list[float] = field(default_factory=list)  # ground-truth ee before the first cycle
     history: list[CycleRecord] = field(default_factory=list)
@@ -249,9 +281,10 @@ class EpisodeResult:
 
     @classmethod
     def pick_place(
-        cls, seed, stages: PickPlaceStages, final, history, subgoals_reached, t0, **extra
+        cls, seed, stages: PickPlaceStages, final, history, reached: list[bool], t0, **extra
     ) -> EpisodeResult:
-        """A pick-place episode scored by `stages` (finished: `final` is the cup's error)."""
+        """A pick-place episode scored by `stages` (finished: `final` is the cup's error);
+        `reached`: per sub-goal, whether it was reached by ground truth."""
         initial = float(np.linalg.norm(stages.cup_start - stages.target))
         return cls(
             task="pick-place",
@@ -263,7 +296,8 @@ class EpisodeResult:
             min_distance_m=min(initial, final),
             wall_s=time.monotonic() - t0,
             goal=stages.target.tolist(),
-            subgoals_reached=subgoals_reached,
+            subgoals_reached=sum(reached),
+            subgoals=len(reached),
             stages=stages.reached,
             history=history,
             **extra,
@@ -274,7 +308,7 @@ class EpisodeResult:
         extra = ""
         if self.task == "pick-place":
             stages = " ".join(f"{k}{'+' if self.stages.get(k) else '-'}" for k in STAGES)
-            extra = f" subgoals {self.subgoals_reached}/3 [{stages}]"
+            extra = f" subgoals {self.subgoals_reached}/{self.subgoals} [{stages}]"
         return (
             f"{self.task} seed {self.seed:3d}: {tag:7s} cycles {self.cycles:2d} "
             f"distance {self.initial_distance_m * 100:5.1f} -> {self.final_distance_m * 100:5.1f} cm "
@@ -351,7 +385,7 @@ class SimEvaluator:
     def _ee(self) -> np.ndarray:
         return self.rig.ee()
 
-    def cycle(self, planner: CEMPlanner, gate: CycleGate, z_goal: torch.Tensor):
+    def cycle(self, planner: CEMPlanner, gate: CycleGate, z_goal: torch.Tensor, gripper="free"):
         """One receding-horizon cycle, gated as in the planner node; returns (result, event)."""
         observed = self.rig.now()  # the frame shows the scene at this time (qpos snapshot)
         state, image = self.rig.state(), self.cell.render()
@@ -366,7 +400,7 @@ class SimEvaluator:
         if reason:  # the synchronous loop always observes after the settle: a bug if not
             raise RuntimeError(f"cycle gate refused the observation: {reason}")
         gate.planned(observed)
-        result = planner.plan(self.encode(image), state, z_goal)
+        result = planner.plan(self.encode(image), state, z_goal, GripperSchedule.parse(gripper))
         stamp = self.rig.now()
         gate.acted(stamp)
         return result, self.rig.execute(result.action, stamp)
@@ -430,13 +464,14 @@ class SimEvaluator:
         planner, gate = self._planner(seed), CycleGate(self.limits)
         stages = PickPlaceStages(truth["cup"][0], target, c)
         history: list[CycleRecord] = []
-        cycle = reached = 0
+        cycle = 0
+        reached = [False] * len(goals)
         for k, (g, z_goal) in enumerate(zip(goals, latents)):
             planner.reset()
             d = float(np.linalg.norm(self._ee() - g["arm"]))
             for _ in range(c.subgoal_cycles):
                 before = d
-                result, event = self.cycle(planner, gate, z_goal)
+                result, event = self.cycle(planner, gate, z_goal, g["schedule"])
                 cycle += 1
                 now = self.cell.ground_truth()
                 d = float(np.linalg.norm(now["ee"][0] - g["arm"]))
@@ -450,7 +485,7 @@ class SimEvaluator:
                         f"cm gripper {closedness:.2f} action {np.round(result.action, 3)}"
                     )
                 if done:
-                    reached += 1
+                    reached[k] = True
                     break
         final = stages.finish(self.cell.ground_truth()["cup"][0])
         return EpisodeResult.pick_place(

@@ -35,6 +35,7 @@ from vjepa2_ros.nodes.entrypoint import spin_node
 from vjepa2_ros.nodes.params import declare_config
 from vjepa2_ros.nodes.qos import LATCHED, LATCHED_HISTORY
 from vjepa2_ros.planning.goal_images import load_goal_folder
+from vjepa2_ros.planning.gripper_schedule import GripperSchedule
 from vjepa2_ros.planning.subgoals import SubgoalPolicy, SubgoalSequence
 
 
@@ -46,8 +47,23 @@ class GoalServerConfig:
     marker_frame: str = names.BASE_FRAME
     marker_position: list[float] = field(default_factory=lambda: [0.0, -0.4, 0.6])
     max_image_side: int = 4096  # goal images larger than this (px) are refused
+    # What each sub-goal's plans may do with the gripper, in sub-goal order, comma-separated
+    # (planning/gripper_schedule.py: free, hold, close, open, close@1); later ones: gripper_default.
+    gripper_schedules: str = ""
+    gripper_default: str = "free"
+
+    def schedule(self, index: int) -> GripperSchedule:
+        """The gripper schedule of sub-goal `index`."""
+        listed = GripperSchedule.parse_list(self.gripper_schedules)
+        return (
+            listed[index]
+            if 0 <= index < len(listed)
+            else GripperSchedule.parse(self.gripper_default)
+        )
 
     def __post_init__(self) -> None:
+        GripperSchedule.parse_list(self.gripper_schedules)  # one clear error at start-up
+        GripperSchedule.parse(self.gripper_default)
         require(len(self.marker_position) == 3, "marker_position must be [x, y, z]")
         require(
             16 <= self.max_image_side <= 16384,
@@ -61,6 +77,7 @@ class GoalServerNode(Node):
     def __init__(self, *, parameter_overrides: dict | None = None, **kwargs) -> None:
         super().__init__("goal_server", **kwargs)
         live = {"policy.stable_cycles": self._set_policy, "policy.max_cycles": self._set_policy}
+        live |= {"gripper_schedules": self._set_gripper, "gripper_default": self._set_gripper}
         self.config = declare_config(self, GoalServerConfig, parameter_overrides, live=live)
         self.sequence: SubgoalSequence = SubgoalSequence(policy=self.config.policy)
         self._lock = threading.Lock()
@@ -71,6 +88,7 @@ class GoalServerNode(Node):
         self._cup_truth: np.ndarray | None = None
         self._goal_truths: dict[int, dict[str, np.ndarray]] = {}  # sub-goal index -> targets
 
+        self._gripper_pub = self.create_publisher(TimeReference, names.GOAL_GRIPPER, LATCHED)
         self._goal_pub = self.create_publisher(Image, names.GOAL_IMAGE, LATCHED)
         self._index_pub = self.create_publisher(Int32, names.GOAL_INDEX, LATCHED)
         self._done_pub = self.create_publisher(Bool, names.GOAL_DONE, LATCHED)
@@ -109,6 +127,17 @@ class GoalServerNode(Node):
             self.config = config
             self.sequence.policy = config.policy
         self.get_logger().info(f"goal policy: {config.policy}")
+        return None
+
+    def _set_gripper(self, config: GoalServerConfig) -> str | None:
+        """`ros2 param set /goal_server gripper_schedules ...`: the active sub-goal's next plan
+        uses it (republished with the active goal's stamp)."""
+        with self._lock:
+            self.config = config
+            index = self.sequence.index
+        self.get_logger().info(f"gripper schedules: {config.gripper_schedules or '-'}")
+        if self._active_stamp_ns >= 0:
+            self._publish_gripper(index, self._active_stamp_ns)
         return None
 
     # ----------------------------------------------------------------- inputs
@@ -272,6 +301,9 @@ class GoalServerNode(Node):
         stamp = self.get_clock().now()
         if goal is not None:
             self._active_stamp_ns = stamp.nanoseconds
+            # The schedule first: the planner plans against the goal only once it holds the
+            # schedule with the goal's stamp (input_gate.WAIT_GRIPPER), so order is not needed.
+            self._publish_gripper(index, stamp.nanoseconds)
             self._goal_pub.publish(image_from_array(goal.image, "rgb8", "camera", stamp))
         else:
             self._active_stamp_ns = -1
@@ -282,6 +314,13 @@ class GoalServerNode(Node):
             self.get_logger().info(
                 f"all {len(self.sequence.outcomes)} sub-goal(s) done: {reached} reached"
             )
+
+    def _publish_gripper(self, index: int, stamp_ns: int) -> None:
+        schedule = self.config.schedule(index)
+        msg = TimeReference(source=str(schedule))
+        msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(stamp_ns, 1_000_000_000)
+        self._gripper_pub.publish(msg)
+        self.get_logger().info(f"sub-goal {index}: gripper {schedule}")
 
     # ----------------------------------------------------------------- RViz menu
     def _make_marker_menu(self):

@@ -8,7 +8,8 @@ never in the executor's callback threads, so subscriptions and services stay res
 multi-second plan. Every cycle reports on diagnostics: its energy and latency, or why it was
 skipped; a planned cycle also goes out as a typed named vector on /vjepa2/planner/cycle (energy,
 step, whether the model's calibrated arrival rule says "at the goal"), which the goal server
-uses. A non-finite plan is never published.
+uses. Each plan follows the active sub-goal's gripper schedule (/vjepa2/goal/gripper, from the
+goal server; planning/gripper_schedule.py). A non-finite plan is never published.
 """
 
 from __future__ import annotations
@@ -44,7 +45,8 @@ from vjepa2_ros.nodes.qos import LATCHED
 from vjepa2_ros.planning.arrival import load_rule
 from vjepa2_ros.planning.cem import CEMPlanner
 from vjepa2_ros.planning.config import PlannerConfig
-from vjepa2_ros.planning.input_gate import CycleGate, StateHistory, routine
+from vjepa2_ros.planning.gripper_schedule import GripperSchedule
+from vjepa2_ros.planning.input_gate import WAIT_GRIPPER, CycleGate, StateHistory, routine
 
 # Parameters `ros2 param set` may change while the node runs (validated; others are read-only).
 LIVE_PARAMETERS = ("budget", "seed", "rate_hz", "warm_start", "warm_start_fill", "early_stop")
@@ -88,6 +90,7 @@ class PlannerNode(Node):
         self._latent: Image | None = None
         self._states = StateHistory()
         self._goal: Image | None = None
+        self._gripper: TimeReference | None = None  # the active sub-goal's gripper schedule
         self._motion = None  # newest /franka/motion report
         self._subgoal: int | None = None  # None until a goal server publishes an index
         self._planned_goal_ns: int | None = None
@@ -100,6 +103,9 @@ class PlannerNode(Node):
         self.create_subscription(JointState, names.EE_STATE, self._on_state, 10)
         self.create_subscription(Image, names.GOAL_LATENT, self._store("_goal"), LATCHED)
         self.create_subscription(TimeReference, names.MOTION, self._on_motion, LATCHED)
+        self.create_subscription(
+            TimeReference, names.GOAL_GRIPPER, self._store("_gripper"), LATCHED
+        )
         self.create_subscription(Int32, names.GOAL_INDEX, self._on_index, LATCHED)
         self.create_service(SetBool, names.PLANNER_ENABLE, self._srv_enable)
 
@@ -195,6 +201,7 @@ class PlannerNode(Node):
         self.checks += 1
         with self._lock:
             latent, goal, motion = self._latent, self._goal, self._motion
+            gripper = self._gripper
             newest_state = self._states.newest_stamp
             frame_stamp = stamp_to_sec(latent.header.stamp) if latent else None
             matched = (
@@ -218,6 +225,13 @@ class PlannerNode(Node):
             self._report(skipped=reason, goal=goal)
             return False
         goal_ns = _ns(goal.header.stamp)
+        # A goal server publishes each sub-goal's gripper schedule with the goal's stamp; a goal
+        # latent from elsewhere (no schedule ever received) is planned with the reference's free
+        # gripper.
+        if gripper is not None and _ns(gripper.header.stamp) != goal_ns:
+            self._report(skipped=WAIT_GRIPPER, goal=goal)
+            return False
+        schedule = GripperSchedule.parse(gripper.source) if gripper is not None else None
         if goal_ns != self._planned_goal_ns:
             self.planner.reset()  # a new (sub-)goal: the previous plan is no warm start
             self._planned_goal_ns = goal_ns
@@ -226,7 +240,7 @@ class PlannerNode(Node):
         self.gate.planned(frame_stamp)
         z_now = torch.from_numpy(msg_to_latent(latent))
         z_goal = torch.from_numpy(msg_to_latent(goal))
-        result = planner.plan(z_now, torch.from_numpy(matched[1]), z_goal)
+        result = planner.plan(z_now, torch.from_numpy(matched[1]), z_goal, schedule)
         if not np.all(np.isfinite(result.action)):
             self._report(skipped="planner produced a non-finite action", goal=goal)
             return False

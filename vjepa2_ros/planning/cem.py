@@ -17,8 +17,9 @@ is rolled out as one extra candidate per iteration (never an elite) and the retu
 at the end, for the diagnostics (+1 forward per iteration, +H; evaluate_plan=false gives exactly
 N x iterations x H); pose math is batched torch float32 instead of scipy per candidate; eps is
 drawn as one [H, N, dims] tensor per iteration (for H = 1 the same numbers as the reference's
-[N, 4] draw from the same generator state). Its `axis` (pin a dimension) and `close_gripper`
-options are not implemented. Its cem() defaults (momentum_mean 0.25, momentum_std 0.95) differ
+[N, 4] draw from the same generator state). Its `close_gripper` and its `axis` pin for the
+gripper are `plan(gripper=...)` (planning/gripper_schedule.py); `axis` for the arm's dimensions
+is not implemented. Its cem() defaults (momentum_mean 0.25, momentum_std 0.95) differ
 from what its notebook passes (0.15, 0.15); we use the notebook's values.
 
 Everything inside the iteration loop stays on the device: no .item(), no host copies, no Python
@@ -37,6 +38,7 @@ import torch
 
 from vjepa2_ros.config import require
 from vjepa2_ros.planning.fast_rollout import engine_for
+from vjepa2_ros.planning.gripper_schedule import GripperSchedule
 from vjepa2_ros.planning.rollout import (
     ApplyAction,
     RolloutCost,
@@ -264,14 +266,18 @@ class CEMPlanner:
         """[H, 7] std of the first iteration (maxnorm xyz, gripper_std, rotation 0 or max)."""
         return self._init_std.expand(self.config.horizon, 7).clone()
 
-    def sample(self, mean: torch.Tensor, std: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-        """One iteration's candidates [N, H, 7]: mean + std * eps (one [H, N, dims] draw), clipped."""
+    def sample(
+        self, mean: torch.Tensor, std: torch.Tensor, gen: torch.Generator, fixed=None
+    ) -> torch.Tensor:
+        """One iteration's candidates [N, H, 7]: mean + std * eps (one [H, N, dims] draw),
+        clipped; `fixed` (GripperSchedule.fixed) then sets the fixed steps' gripper deltas."""
         c = self.config
         eps = torch.randn(
             (c.horizon, c.samples, self.active_dims), generator=gen, device=self.device
         )
         drawn = self._from_full(mean)[:, None] + self._from_full(std)[:, None] * eps  # [H, N, A]
-        return torch.clamp(self._to_full(drawn).transpose(0, 1), self._lo, self._hi)
+        samples = torch.clamp(self._to_full(drawn).transpose(0, 1), self._lo, self._hi)
+        return samples if fixed is None else _apply_schedule(samples, fixed)
 
     def _check_inputs(self, z_now, state_now, z_goal) -> tuple[torch.Tensor, ...]:
         if not isinstance(z_now, torch.Tensor) or z_now.dim() != 2:
@@ -309,8 +315,17 @@ class CEMPlanner:
         return self._energies(z_now, state, actions, z_goal, self.config.chunk_size).energies
 
     @torch.inference_mode()
-    def plan(self, z_now: torch.Tensor, state_now, z_goal: torch.Tensor) -> PlanResult:
-        """Plan H actions from latent z_now [tokens, channels] and state [7] towards z_goal."""
+    def plan(
+        self,
+        z_now: torch.Tensor,
+        state_now,
+        z_goal: torch.Tensor,
+        gripper: GripperSchedule | None = None,
+    ) -> PlanResult:
+        """Plan H actions from latent z_now [tokens, channels] and state [7] towards z_goal.
+
+        `gripper`: what the plan may do with the gripper (planning/gripper_schedule.py);
+        None or `free` is the reference search."""
         t0 = time.perf_counter()
         c = self.config
         z_now, z_goal, state = self._check_inputs(z_now, state_now, z_goal)
@@ -319,17 +334,21 @@ class CEMPlanner:
         gen = torch.Generator(device=self.device)
         gen.manual_seed(seed)
         clock = _IterationClock(self.device)
-        out = self._search(z_now, state, z_goal, gen, self.initial_mean(), clock)
+        fixed = None if gripper is None else gripper.fixed(c.horizon, self.device)
+        out = self._search(z_now, state, z_goal, gen, self.initial_mean(), clock, fixed)
         result = self._to_host(out, clock, seed, t0)  # raises before a bad plan seeds the next
         self._prev_mean = out["mean"]
         return result
 
-    def _search(self, z_now, state, z_goal, gen, mean, clock) -> dict:
+    def _search(self, z_now, state, z_goal, gen, mean, clock, fixed=None) -> dict:
         """The CEM iterations and the plan's evaluation; device tensors in, device tensors out.
 
-        No host syncs here unless early_stop is on (test_cem checks this).
+        No host syncs here unless early_stop is on (test_cem checks this). `fixed`: the
+        gripper schedule's (mask, values), applied to the mean, every sample and the plan.
         """
         c = self.config
+        if fixed is not None:
+            mean = _apply_schedule(mean, fixed)
         n = c.samples
         std = self.initial_std()
         best_energy = torch.full((), float("inf"), device=self.device)
@@ -340,7 +359,7 @@ class CEMPlanner:
         early_stopped = False
         clock.mark()
         for it in range(c.iterations):
-            samples = self.sample(mean, std, gen)
+            samples = self.sample(mean, std, gen, fixed)
             candidates = torch.cat([samples, mean.unsqueeze(0)]) if c.evaluate_plan else samples
             cost = self._energies(z_now, state, candidates, z_goal, c.chunk_size)
             calls += cost.predictor_calls
@@ -373,6 +392,8 @@ class CEMPlanner:
         g = mean[:, GRIPPER]
         rounded_g = torch.where(g.abs() < c.gripper_round_threshold, torch.zeros_like(g), g)
         plan = torch.cat([mean[:, :GRIPPER], rounded_g.unsqueeze(-1)], dim=-1)
+        if fixed is not None:
+            plan = _apply_schedule(plan, fixed)
         if c.evaluate_plan:
             final = self._energies(z_now, state, plan.unsqueeze(0), z_goal)
             calls += final.predictor_calls
@@ -433,3 +454,9 @@ class CEMPlanner:
             best_plan=host["best_plan"].reshape(h, 7),
             diagnostics=diagnostics,
         )
+
+
+def _apply_schedule(actions: torch.Tensor, fixed) -> torch.Tensor:
+    """`actions` [..., H, 7] with the entries the gripper schedule fixes set to its values."""
+    mask, values = fixed
+    return torch.where(mask, values, actions)

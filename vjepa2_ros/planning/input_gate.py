@@ -30,10 +30,13 @@ WAIT_ACTION = "waiting for the arm to settle after the last action"
 WAIT_MOVING = "waiting for the arm to settle (moving)"
 WAIT_FRAME = "waiting for a camera frame captured after the arm settled"
 NO_NEW_LATENT = "no new camera latent since the last cycle"
+WAIT_GRIPPER = "waiting for the sub-goal's gripper schedule (/vjepa2/goal/gripper)"
 # Not faults: the loop's own rhythm (act, settle, observe), which every cycle passes through,
 # and a pause the operator asked for (the planner logs that once itself). Reported on
 # diagnostics, not as warnings (see `routine`).
-ROUTINE_SKIPS = frozenset({WAIT_ACTION, WAIT_MOVING, WAIT_FRAME, NO_NEW_LATENT, DISABLED})
+ROUTINE_SKIPS = frozenset(
+    {WAIT_ACTION, WAIT_MOVING, WAIT_FRAME, NO_NEW_LATENT, WAIT_GRIPPER, DISABLED}
+)
 
 
 def routine(reason: str) -> bool:

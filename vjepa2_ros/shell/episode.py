@@ -47,6 +47,8 @@ class GraphCycle:
     distance_before_m: float  # end effector to the target at the observation planned on
     distance_m: float  # ... after the action settled
     event: str = ""  # the bridge's newest safety event after the action
+    action: list[float] = field(default_factory=list)  # the planner's action of this cycle
+    subgoal: int = 0  # pick-place: the sub-goal it planned for
 
 
 @dataclass
@@ -78,6 +80,7 @@ class DriverState:
     goal_done: bool = False
     progress: list[Progress] = field(default_factory=list)
     cycles: list[dict[str, float]] = field(default_factory=list)
+    actions: list[tuple[float, list[float]]] = field(default_factory=list)  # (stamp s, action)
     planner_skip: str = ""
     bridge: dict[str, str] = field(default_factory=dict)
 
@@ -111,6 +114,7 @@ class GraphEpisodeDriver:
         sub(Bool, names.GOAL_DONE, self._set("goal_done", lambda m: m.data), LATCHED)
         sub(JointState, names.GOAL_PROGRESS, self._on_progress, LATCHED_HISTORY)
         sub(JointState, names.PLANNER_CYCLE, self._on_cycle, 10)
+        sub(JointState, names.ACTION, self._on_action, 50)
         sub(DiagnosticArray, names.PLANNER_DIAGNOSTICS, self._on_planner_diag, 10)
         sub(DiagnosticArray, names.DIAGNOSTICS, self._on_bridge_diag, 10)
         self.action_pub = node.create_publisher(JointState, names.ACTION, 10)
@@ -177,6 +181,22 @@ class GraphEpisodeDriver:
 
         self.s.cycles.append(named_values(msg, names.CYCLE_NAMES))
         self._notify()
+
+    def _on_action(self, msg) -> None:
+        from vjepa2_ros.nodes.conversions import msg_to_vector, stamp_to_sec
+
+        try:
+            action = [float(v) for v in msg_to_vector(msg, names.ACTION_NAMES)]
+        except ValueError:
+            return  # a malformed action: the bridge rejects and reports it
+        self.s.actions.append((stamp_to_sec(msg.header.stamp), action))
+
+    def _action_at(self, stamp: float) -> list[float]:
+        """The action published with `stamp` (a cycle report's action_stamp), [] if unseen."""
+        for seen, action in reversed(self.s.actions):
+            if abs(seen - stamp) < STAMP_EPS_S:
+                return action
+        return []
 
     def _on_planner_diag(self, msg) -> None:
         from vjepa2_ros.nodes.conversions import diagnostic_values
@@ -408,6 +428,7 @@ class GraphEpisodeDriver:
                 distance_before_m=before,
                 distance_m=distance,
                 event=self.s.bridge.get("safety_event", ""),
+                action=self._action_at(cycle["action_stamp"]),
             )
             history.append(record)
             before = distance

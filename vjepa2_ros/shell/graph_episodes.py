@@ -57,6 +57,7 @@ def _start(driver: GraphEpisodeDriver, seed: int, cfg: SimEvalConfig, operator: 
     `operator`: recover a latched arm first (evaluation), or fail on it (the demo)."""
     driver.reset(seed, episode_start(seed, cfg.start_min, cfg.start_max), operator=operator)
     driver.set_parameter("planner", "seed", seed * 1000)
+    driver.set_parameter("goal_server", "gripper_schedules", "")  # the task sets its own
     return driver.s.ee_state.copy()
 
 
@@ -108,6 +109,10 @@ def pick_place(
     driver.truth_after(0.0)
     cup0, box = driver.s.cup_truth.copy(), driver.s.box_truth.copy()
     goals, target = pick_place_goals(seed, cup0, box, start[3:6], cfg)
+    # Each sub-goal's gripper schedule, set as an operator would (`ros2 param set`) before the
+    # sub-goals are added; the goal server hands it to the planner with each goal.
+    schedules = ",".join(g["schedule"] for g in goals)
+    driver.set_parameter("goal_server", "gripper_schedules", schedules)
     for k, g in enumerate(goals):
         # The place sub-goal's truth names the cup's target too: a recorded run's evaluation
         # (vjepa2-eval) and the goal server then judge it on the cup, as the paper does.
@@ -132,6 +137,8 @@ def pick_place(
             cycles = driver.follow_cycles(
                 g["arm"], cfg.subgoal_cycles, stop, timeout_s=deadline - time.monotonic()
             )
+            for record in cycles:
+                record.subgoal = k
             history += cycles
             if driver.s.goal_index == k:  # reached by ground truth, or its cycles are spent
                 driver.trigger(names.GOAL_NEXT)
@@ -139,4 +146,4 @@ def pick_place(
         driver.planner(False)
     driver.truth_after(driver.s.motion.settled_at or 0.0)
     final = stages.finish(driver.s.cup_truth)
-    return EpisodeResult.pick_place(seed, stages, final, history, sum(done), t0)
+    return EpisodeResult.pick_place(seed, stages, final, history, done, t0)

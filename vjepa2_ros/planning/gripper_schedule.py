@@ -1,0 +1,79 @@
+"""What a plan may do with the gripper: the reference cem()'s `axis` pin and `close_gripper`.
+
+The reference planner samples the gripper delta like the arm's motion, and an image goal decides
+it. Where the goal image hardly shows the hand (a grasp at 128 px changes ~0.2% of the pixels,
+README "Evaluating in the sim"), the caller fixes it per sub-goal, as the reference notebook's
+cem() allows: `close_gripper=k` sets the delta of every horizon step >= k to +1 (close), and an
+`axis` entry pins a dimension to a value at every step. Modes:
+
+- `free`  the reference default: the gripper delta is sampled and chosen by the energy.
+- `hold`  delta 0 at every step: the hand keeps its state (axis {gripper: 0}).
+- `close` delta +1 from step `from_step` on (close_gripper = from_step), sampled before it.
+- `open`  delta -1 from step `from_step` on (the release counterpart).
+- `close_in_place`, `open_in_place`: as close / open, with the arm's motion pinned to 0 at those
+  steps (axis {x: 0, y: 0, z: 0}): the fingers shut where the hand is, as a scripted grasp does,
+  instead of wherever the plan's motion takes them while they close.
+
+In every other mode the motion is planned by the world model against the goal image.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from vjepa2_ros.config import require
+
+MODES = ("free", "hold", "close", "open", "close_in_place", "open_in_place")
+GRIPPER = 6
+_DELTA = {"hold": 0.0, "close": 1.0, "open": -1.0}
+
+
+@dataclass(frozen=True)
+class GripperSchedule:
+    mode: str = "free"
+    from_step: int = 0  # close/open: first horizon step with the fixed delta
+
+    def __post_init__(self) -> None:
+        require(
+            self.mode in MODES,
+            f"gripper schedule {self.mode!r} is unknown: use one of {', '.join(MODES)} "
+            "(close and open may name their first horizon step: close@1)",
+        )
+        require(self.from_step >= 0, f"gripper from_step must be >= 0, got {self.from_step}")
+
+    @classmethod
+    def parse(cls, text: str) -> GripperSchedule:
+        """'free', 'hold', 'close', 'open', ..., or 'close@1' (fixed from horizon step 1)."""
+        mode, _, step = str(text).strip().partition("@")
+        require(
+            not step or step.isdigit(),
+            f"gripper schedule {text!r}: the step after '@' must be a horizon step (0, 1, ...)",
+        )
+        return cls(mode, int(step) if step else 0)
+
+    @classmethod
+    def parse_list(cls, text: str) -> list[GripperSchedule]:
+        """Comma-separated schedules, one per sub-goal: 'hold,hold,close,hold' ('' = none)."""
+        return [cls.parse(part) for part in str(text).split(",") if part.strip()]
+
+    def __str__(self) -> str:
+        return f"{self.mode}@{self.from_step}" if self.from_step else self.mode
+
+    def fixed(self, horizon: int, device=None) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """(mask [H, 7] bool, values [H, 7] float32): the action entries this schedule fixes,
+        or None when it fixes none."""
+        if self.mode == "free":
+            return None
+        first = 0 if self.mode == "hold" else self.from_step
+        if first >= horizon:
+            return None
+        steps = torch.arange(horizon) >= first
+        mask = torch.zeros(horizon, 7, dtype=torch.bool)
+        mask[:, GRIPPER] = steps
+        values = torch.zeros(horizon, 7, dtype=torch.float32)
+        values[:, GRIPPER] = _DELTA[self.mode.removesuffix("_in_place")]
+        if self.mode.endswith("_in_place"):
+            mask[:, :3] = steps[:, None]  # xyz pinned to 0 where the hand closes or opens
+        return mask.to(device), values.to(device)
