@@ -207,7 +207,7 @@ def test_ros2_param_set_changes_the_next_plan_and_read_only_ones_are_refused(ros
 def test_each_plan_follows_the_sub_goal_gripper_schedule(ros, tmp_path):
     """/vjepa2/goal/gripper (from the goal server, stamped with the goal): the plan waits for
     the schedule of the goal it plans against, then every action carries its fixed delta."""
-    model, planner = tiny_planner(
+    model, _ = tiny_planner(
         ros,
         tmp_path,
         TINY_BUDGET,

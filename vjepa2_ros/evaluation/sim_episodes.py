@@ -43,6 +43,8 @@ from vjepa2_ros.sim.scene import CUP_RADIUS
 TASKS = ("reach", "pick-place")
 STAGES = ("above", "grasped", "lifted", "placed")  # pick-place, in order
 LIFTED_M = 0.02  # the cup this far above where it stood, in the hand: lifted
+# The pick-place sub-goals in order (pick_place_goals): their images and gripper schedules.
+PICK_PLACE_SUBGOALS = ("above", "around", "grasp", "lifted", "over the target", "at the target")
 
 
 @dataclass
@@ -178,8 +180,9 @@ def pick_place_goals(
         ),
         dict(arm=put, gripper=held, objects={"cup": target}, schedule="hold"),
     ]
-    for g in goals:
+    for g, name in zip(goals, PICK_PLACE_SUBGOALS, strict=True):
         g["pose"] = np.concatenate([g["arm"], rpy])
+        g["name"] = name
     return goals, target
 
 

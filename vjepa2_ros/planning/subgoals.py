@@ -20,6 +20,9 @@ from vjepa2_ros.config import require
 Image = TypeVar("Image")
 
 
+MAX_STABLE_CYCLES = 100  # the most arrival cycles a policy may ask for (in effect: never)
+
+
 @dataclass
 class SubgoalPolicy:
     """When to leave a sub-goal."""
@@ -28,7 +31,10 @@ class SubgoalPolicy:
     max_cycles: int = 30  # per-sub-goal cycle budget; 0 = unlimited
 
     def __post_init__(self) -> None:
-        require(1 <= self.stable_cycles <= 100, "stable_cycles must be in 1..100")
+        require(
+            1 <= self.stable_cycles <= MAX_STABLE_CYCLES,
+            f"stable_cycles must be in 1..{MAX_STABLE_CYCLES}",
+        )
         require(0 <= self.max_cycles <= 10_000, "max_cycles must be in 0..10000 (0 = unlimited)")
 
 

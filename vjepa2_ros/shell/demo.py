@@ -178,7 +178,12 @@ def run(config: DemoConfig, out_root: Path) -> dict:
         )
         runner.start_graph(use_sim=True, overrides=overrides, processes=PROCESSES)
         driver = GraphEpisodeDriver(runner)
-        printer = CyclePrinter(3 if config.task == "pick-place" else len(config.subgoal_offsets))
+        from vjepa2_ros.evaluation.sim_episodes import PICK_PLACE_SUBGOALS
+
+        pick_place = config.task == "pick-place"
+        printer = CyclePrinter(
+            len(PICK_PLACE_SUBGOALS) if pick_place else len(config.subgoal_offsets)
+        )
         driver.node.create_subscription(
             DiagnosticArray, names.PLANNER_DIAGNOSTICS, printer.on_diagnostics, 10
         )

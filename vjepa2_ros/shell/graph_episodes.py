@@ -8,8 +8,9 @@ action settled.
 
 Sub-goals of a pick-place episode end as in the core episodes: the end effector within
 `subgoal_tolerance_m` of the sub-goal's pose (ground truth) or `subgoal_cycles` spent; the
-driver then moves the goal server on (/vjepa2/goal/next), as an operator's script would. The
-goal server's own end of a sub-goal (its arrival rule) moves it on too, as it would for a user.
+driver then moves the goal server on (/vjepa2/goal/next), as an operator's script would. In a
+reach episode the goal server's own end of the sub-goal (its arrival rule) ends it too, as it
+would for a user; in a pick-place episode the rule is switched off (see `pick_place`).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from vjepa2_ros.evaluation.sim_episodes import (
     sample_reach_goal,
     subgoal_reached,
 )
+from vjepa2_ros.planning.subgoals import MAX_STABLE_CYCLES
 from vjepa2_ros.shell.episode import GraphEpisodeDriver
 from vjepa2_ros.sim.rig import episode_start
 
@@ -110,9 +112,12 @@ def pick_place(
     cup0, box = driver.s.cup_truth.copy(), driver.s.box_truth.copy()
     goals, target = pick_place_goals(seed, cup0, box, start[3:6], cfg)
     # Each sub-goal's gripper schedule, set as an operator would (`ros2 param set`) before the
-    # sub-goals are added; the goal server hands it to the planner with each goal.
+    # sub-goals are added; the goal server hands it to the planner with each goal. The sub-goals
+    # are moved on by ground truth or their cycles, as on the core: the model's arrival rule
+    # (2.5 cm) is too coarse for the open hand around the cup (1.2 cm), so it ends none here.
     schedules = ",".join(g["schedule"] for g in goals)
     driver.set_parameter("goal_server", "gripper_schedules", schedules)
+    driver.set_parameter("goal_server", "policy.stable_cycles", MAX_STABLE_CYCLES)
     for k, g in enumerate(goals):
         # The place sub-goal's truth names the cup's target too: a recorded run's evaluation
         # (vjepa2-eval) and the goal server then judge it on the cup, as the paper does.
