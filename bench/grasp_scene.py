@@ -23,10 +23,10 @@ def scene_parser(description: str, host: str) -> argparse.ArgumentParser:
 def grasp_scene(cell, seed: int, cfg) -> tuple[np.ndarray, dict]:
     """Reset `cell` to `seed`; returns the cup's position and the pick-place grasp sub-goal
     (sim_episodes.pick_place_goals: "pose", "gripper" = closedness on the cup, ...)."""
-    from vjepa2_ros.evaluation.sim_episodes import pick_place_goals
+    from vjepa2_ros.evaluation.sim_episodes import PICK_PLACE_SUBGOALS, pick_place_goals
 
     cell.reset(seed)
     truth = cell.ground_truth()
     cup = truth["cup"][0]
     goals, _ = pick_place_goals(seed, cup, truth["box"][0], cell.ee_state()[3:6], cfg)
-    return cup, goals[1]
+    return cup, goals[PICK_PLACE_SUBGOALS.index("grasp")]

@@ -40,28 +40,39 @@ def tiny_planner(ros, tmp_path, budgets_yaml: str, **overrides):
     )
 
 
+class PlannerProbe:
+    """A test node around a planner: the actions and diagnostics it publishes, and publishers
+    for its camera latents, robot state and goal latent."""
+
+    def __init__(self, ros, name: str) -> None:
+        self.node = probe = ros.node(name)
+        self.actions, self.diags = [], []
+        probe.create_subscription(JointState, names.ACTION, self.actions.append, 50)
+        probe.create_subscription(
+            DiagnosticArray,
+            names.PLANNER_DIAGNOSTICS,
+            lambda m: self.diags.append(diagnostic_values(m, names.PLANNER_STATUS_NAME)),
+            50,
+        )
+        self.latent_pub = probe.create_publisher(Image, names.LATENT, 10)
+        self.state_pub = probe.create_publisher(JointState, names.EE_STATE, 10)
+        self.goal_pub = probe.create_publisher(Image, names.GOAL_LATENT, LATCHED)
+
+
 def test_one_action_per_settled_observation_frozen_camera_and_pause(ros, tmp_path):
     """Lock-step with a fake bridge: one action per frame captured after the settle, none
     on a frozen camera, none while paused. No sleeps decide the outcome: every wait polls."""
     model, planner = tiny_planner(
         ros, tmp_path, TINY_BUDGET, rate_hz=10.0, max_latent_age_s=2.0, max_state_age_s=2.0
     )
-    probe = ros.node("planner_probe")
-    actions, diags, cycles, logs = [], [], [], []
+    io = PlannerProbe(ros, "planner_probe")
+    probe, actions, diags = io.node, io.actions, io.diags
+    latent_pub, state_pub, goal_pub = io.latent_pub, io.state_pub, io.goal_pub
+    cycles, logs = [], []
     # /rosout keeps its history (transient local): the planner's first lines predate the probe.
     rosout_qos = QoSProfile(depth=1000, durability=DurabilityPolicy.TRANSIENT_LOCAL)
     probe.create_subscription(Log, "/rosout", logs.append, rosout_qos)
-    probe.create_subscription(JointState, names.ACTION, actions.append, 50)
     probe.create_subscription(JointState, names.PLANNER_CYCLE, cycles.append, 50)
-    probe.create_subscription(
-        DiagnosticArray,
-        names.PLANNER_DIAGNOSTICS,
-        lambda m: diags.append(diagnostic_values(m, names.PLANNER_STATUS_NAME)),
-        50,
-    )
-    latent_pub = probe.create_publisher(Image, names.LATENT, 10)
-    state_pub = probe.create_publisher(JointState, names.EE_STATE, 10)
-    goal_pub = probe.create_publisher(Image, names.GOAL_LATENT, LATCHED)
     motion_pub = probe.create_publisher(TimeReference, names.MOTION, LATCHED)
     ros.wait_for(lambda: latent_pub.get_subscription_count() > 0, what="discovery")
     ros.wait_for(lambda: motion_pub.get_subscription_count() > 0, what="discovery")
@@ -215,18 +226,9 @@ def test_each_plan_follows_the_sub_goal_gripper_schedule(ros, tmp_path):
         max_state_age_s=5.0,
         require_settle=False,
     )
-    probe = ros.node("gripper_probe")
-    actions, diags = [], []
-    probe.create_subscription(JointState, names.ACTION, actions.append, 50)
-    probe.create_subscription(
-        DiagnosticArray,
-        names.PLANNER_DIAGNOSTICS,
-        lambda m: diags.append(diagnostic_values(m, names.PLANNER_STATUS_NAME)),
-        50,
-    )
-    latent_pub = probe.create_publisher(Image, names.LATENT, 10)
-    state_pub = probe.create_publisher(JointState, names.EE_STATE, 10)
-    goal_pub = probe.create_publisher(Image, names.GOAL_LATENT, LATCHED)
+    io = PlannerProbe(ros, "gripper_probe")
+    probe, actions, diags = io.node, io.actions, io.diags
+    latent_pub, state_pub, goal_pub = io.latent_pub, io.state_pub, io.goal_pub
     gripper_pub = probe.create_publisher(TimeReference, names.GOAL_GRIPPER, LATCHED)
     for pub in (latent_pub, goal_pub, gripper_pub):
         ros.wait_for(lambda p=pub: p.get_subscription_count() > 0, what="discovery")

@@ -13,10 +13,14 @@ numbers (up to physics timing).
   10-20 cm away (same orientation, gripper open). Success: the end effector is within 3 cm of
   the goal position (sim ground truth). The episode ends at the first cycle that is within the
   tolerance, after `max_cycles` (30), or as a failure once the arm is `reach_abort_m` away.
-- `pick-place`: three sub-goal images rendered from the seed's scene: above the cup, grasping
-  it (gripper closed on the cup), and holding it on a target place 10-15 cm away. The planner
-  moves to the next sub-goal when the end effector is within `subgoal_tolerance_m` of the
-  sub-goal's pose or after `subgoal_cycles`. Success: the cup within 5 cm of its target at the end.
+- `pick-place`: six sub-goal images rendered from the seed's scene, in the order the scripted
+  pick-and-place of the training data moves (PICK_PLACE_SUBGOALS): above the cup, the open hand
+  around it, the hand closed on it, lifted, over a target place 10-15 cm away, at the target.
+  Each has a gripper schedule (planning/gripper_schedule.py): the hand is held as it is, and
+  closes in place at the grasp sub-goal; the world model plans every other motion. The planner moves
+  to the next sub-goal when the end effector is within the sub-goal's tolerance of its pose
+  (`subgoal_tolerance_m`; `grasp_tolerance_m` around the cup, `waypoint_tolerance_m` in the
+  air) or after `subgoal_cycles`. Success: the cup within 5 cm of its target at the end.
   Each episode also reports the paper's stages on ground truth (`PickPlaceStages`): above the
   cup, grasped, lifted, placed.
 """
@@ -136,7 +140,8 @@ def sample_reach_goal(
 def pick_place_goals(
     seed: int, cup: np.ndarray, box: np.ndarray, rpy: np.ndarray, cfg: SimEvalConfig
 ) -> tuple[list[dict], np.ndarray]:
-    """The three sub-goals (arm pose, gripper, objects) and the cup's target position."""
+    """The sub-goals (PICK_PLACE_SUBGOALS: arm pose, gripper closedness and objects of each
+    image, its gripper schedule and tolerance) and the cup's target position."""
     rng = np.random.default_rng(30_000 + seed)
     target = None
     for _ in range(200):
@@ -154,31 +159,25 @@ def pick_place_goals(
     grasp = cup + up * cfg.grasp_height_m
     put = target + up * cfg.grasp_height_m
     lift = up * cfg.lift_height_m
+
+    def carrying(arm, cup_at, **extra) -> dict:
+        """The hand holding the cup at `cup_at`, the end effector at `arm`."""
+        return dict(arm=arm, gripper=held, objects={"cup": cup_at}, schedule="hold", **extra)
+
     # As the scripted pick-and-place of the training data: above the cup, down around it, close
-    # the hand in place, lift, carry over the target, lower. The hand's schedule per sub-goal
-    # (planning/gripper_schedule.py): the images barely show the fingers, so they say when it
-    # closes; the world model plans every motion. The waypoints in the air need less precision.
+    # the hand, lift, carry over the target, lower. The hand's schedule per sub-goal
+    # (planning/gripper_schedule.py): the images barely show the fingers, so the schedule says
+    # when they close (in place); the world model plans every other motion. The waypoints in
+    # the air need less precision, the open hand around the cup more.
     goals = [
         dict(arm=cup + up * cfg.approach_height_m, gripper=0.0, objects=None, schedule="hold"),
         dict(
             arm=grasp, gripper=0.0, objects=None, schedule="hold", tolerance=cfg.grasp_tolerance_m
         ),
         dict(arm=grasp, gripper=held, objects=None, schedule="close_in_place"),
-        dict(
-            arm=grasp + lift,
-            gripper=held,
-            objects={"cup": cup + lift},
-            schedule="hold",
-            tolerance=cfg.waypoint_tolerance_m,
-        ),
-        dict(
-            arm=put + lift,
-            gripper=held,
-            objects={"cup": target + lift},
-            schedule="hold",
-            tolerance=cfg.waypoint_tolerance_m,
-        ),
-        dict(arm=put, gripper=held, objects={"cup": target}, schedule="hold"),
+        carrying(grasp + lift, cup + lift, tolerance=cfg.waypoint_tolerance_m),
+        carrying(put + lift, target + lift, tolerance=cfg.waypoint_tolerance_m),
+        carrying(put, target),
     ]
     for g, name in zip(goals, PICK_PLACE_SUBGOALS, strict=True):
         g["pose"] = np.concatenate([g["arm"], rpy])

@@ -48,7 +48,8 @@ class GoalServerConfig:
     marker_position: list[float] = field(default_factory=lambda: [0.0, -0.4, 0.6])
     max_image_side: int = 4096  # goal images larger than this (px) are refused
     # What each sub-goal's plans may do with the gripper, in sub-goal order, comma-separated
-    # (planning/gripper_schedule.py: free, hold, close, open, close@1); later ones: gripper_default.
+    # (planning/gripper_schedule.py: free, hold, close, open, close_in_place, open_in_place,
+    # close@1); sub-goals past the list: gripper_default.
     gripper_schedules: str = ""
     gripper_default: str = "free"
 
