@@ -6,8 +6,8 @@ renders the goal images for the goal server, the planner plans from the camera e
 latents, the bridge executes, and every cycle is scored on the sim's ground truth once its
 action settled.
 
-Sub-goals of a pick-place episode end as in the core episodes: the end effector within
-`subgoal_tolerance_m` of the sub-goal's pose (ground truth) or `subgoal_cycles` spent; the
+Sub-goals of a pick-place episode end as in the core episodes: `subgoal_reached` on ground
+truth (the end effector within the sub-goal's tolerance of its pose) or `subgoal_cycles` spent; the
 driver then moves the goal server on (/vjepa2/goal/next), as an operator's script would. In a
 reach episode the goal server's own end of the sub-goal (its arrival rule) ends it too, as it
 would for a user; in a pick-place episode the rule is switched off (see `pick_place`).
