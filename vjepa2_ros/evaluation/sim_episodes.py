@@ -483,8 +483,9 @@ class SimEvaluator:
                 stages.observe(k, done, now["cup"][0], now["ee"][0], now["ee.gripper"])
                 if log:
                     log(
-                        f"  cycle {cycle:2d} sub-goal {k} E {result.energy:.4f} d {d * 100:.1f} "
-                        f"cm gripper {closedness:.2f} action {np.round(result.action, 3)}"
+                        f"  cycle {cycle:2d} sub-goal {k} ({g['name']}) E {result.energy:.4f} "
+                        f"d {d * 100:.1f} cm gripper {closedness:.2f} "
+                        f"action {np.round(result.action, 3)}"
                     )
                 if done:
                     reached[k] = True

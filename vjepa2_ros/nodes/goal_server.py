@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
+from rclpy.time import Time
 from sensor_msgs.msg import Image, JointState, TimeReference
 from std_msgs.msg import Bool, Int32, String
 from std_srvs.srv import SetBool, Trigger
@@ -319,7 +320,7 @@ class GoalServerNode(Node):
     def _publish_gripper(self, index: int, stamp_ns: int) -> None:
         schedule = self.config.schedule(index)
         msg = TimeReference(source=str(schedule))
-        msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(stamp_ns, 1_000_000_000)
+        msg.header.stamp = Time(nanoseconds=stamp_ns).to_msg()
         self._gripper_pub.publish(msg)
         self.get_logger().info(f"sub-goal {index}: gripper {schedule}")
 

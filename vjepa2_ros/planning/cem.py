@@ -18,8 +18,8 @@ at the end, for the diagnostics (+1 forward per iteration, +H; evaluate_plan=fal
 N x iterations x H); pose math is batched torch float32 instead of scipy per candidate; eps is
 drawn as one [H, N, dims] tensor per iteration (for H = 1 the same numbers as the reference's
 [N, 4] draw from the same generator state). Its `close_gripper` and its `axis` pin for the
-gripper are `plan(gripper=...)` (planning/gripper_schedule.py); `axis` for the arm's dimensions
-is not implemented. Its cem() defaults (momentum_mean 0.25, momentum_std 0.95) differ
+gripper are `plan(gripper=...)` (planning/gripper_schedule.py), whose in-place modes also pin
+x, y, z to 0; `axis` with other dimensions or values is not implemented. Its cem() defaults (momentum_mean 0.25, momentum_std 0.95) differ
 from what its notebook passes (0.15, 0.15); we use the notebook's values.
 
 Everything inside the iteration loop stays on the device: no .item(), no host copies, no Python
@@ -38,7 +38,7 @@ import torch
 
 from vjepa2_ros.config import require
 from vjepa2_ros.planning.fast_rollout import engine_for
-from vjepa2_ros.planning.gripper_schedule import GripperSchedule
+from vjepa2_ros.planning.gripper_schedule import GRIPPER, GripperSchedule
 from vjepa2_ros.planning.rollout import (
     ApplyAction,
     RolloutCost,
@@ -48,7 +48,6 @@ from vjepa2_ros.planning.rollout import (
 
 XYZ = slice(0, 3)
 ROT = slice(3, 6)
-GRIPPER = 6
 
 
 @dataclass
@@ -270,7 +269,7 @@ class CEMPlanner:
         self, mean: torch.Tensor, std: torch.Tensor, gen: torch.Generator, fixed=None
     ) -> torch.Tensor:
         """One iteration's candidates [N, H, 7]: mean + std * eps (one [H, N, dims] draw),
-        clipped; `fixed` (GripperSchedule.fixed) then sets the fixed steps' gripper deltas."""
+        clipped; `fixed` (GripperSchedule.fixed) then sets the entries it fixes."""
         c = self.config
         eps = torch.randn(
             (c.horizon, c.samples, self.active_dims), generator=gen, device=self.device

@@ -26,7 +26,7 @@ import torch
 from vjepa2_ros.config import require
 
 MODES = ("free", "hold", "close", "open", "close_in_place", "open_in_place")
-GRIPPER = 6
+GRIPPER = 6  # the gripper delta's index in an action [dx dy dz droll dpitch dyaw gripper]
 _DELTA = {"hold": 0.0, "close": 1.0, "open": -1.0}
 
 
