@@ -70,6 +70,7 @@ def test_recorder_bag_reads_back_every_published_message(ros, tmp_path):
         names.ACTION: [vector_to_msg([i, 0, 0, 0, 0, 0, 0], ACTION_NAMES) for i in range(12)],
         names.EE_STATE: [vector_to_msg([0.1 * i, 0, 0, 0, 0, 0, 0], STATE_NAMES) for i in range(7)],
         names.MOTION: [TimeReference(source="settled") for _ in range(4)],
+        names.GOAL_GRIPPER: [TimeReference(source=m) for m in ("hold", "close_in_place")],
         names.ARM_STATE: [String(data="armed")],
         names.PLANNER_CYCLE: [vector_to_msg([0.0] * 9, names.CYCLE_NAMES) for _ in range(3)],
         names.GOAL_PROGRESS: [vector_to_msg([0, 1, 3, 0.1, 0.01], names.PROGRESS_NAMES)],
@@ -80,7 +81,8 @@ def test_recorder_bag_reads_back_every_published_message(ros, tmp_path):
     }
     pubs = {}
     for topic, msgs in messages.items():
-        qos = LATCHED if topic in (names.GOAL_IMAGE, names.ARM_STATE, names.MOTION) else RELIABLE
+        latched = (names.GOAL_IMAGE, names.ARM_STATE, names.MOTION, names.GOAL_GRIPPER)
+        qos = LATCHED if topic in latched else RELIABLE
         pubs[topic] = talker.create_publisher(type(msgs[0]), topic, qos)
     ros.wait_for(
         lambda: recorder.subscribed == sorted(T.EVAL_TOPICS), what="the recorder to subscribe"
@@ -100,6 +102,7 @@ def test_recorder_bag_reads_back_every_published_message(ros, tmp_path):
     assert bag.counts == expected
     assert bag.types[names.MOTION] == "sensor_msgs/msg/TimeReference"
     assert bag.types[names.ARM_STATE] == "std_msgs/msg/String"
+    assert [m.source for _, m in bag.messages[names.GOAL_GRIPPER]] == ["hold", "close_in_place"]
     assert bag.messages[names.GOAL_INDEX][0][1].data == 0
     np.testing.assert_array_equal(image_to_array(bag.messages[names.CAMERA_IMAGE][0][1]), frame)
     positions = [m.position[0] for _, m in bag.messages[names.ACTION]]

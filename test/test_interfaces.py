@@ -89,7 +89,13 @@ def test_recorded_topics_are_the_interface_names():
 
     known = {v for k, v in vars(names).items() if isinstance(v, str) and v.startswith("/")}
     assert set(T.KNOWN_TOPICS) <= known, set(T.KNOWN_TOPICS) - known
-    for topic in (names.GOAL_PROGRESS, names.PLANNER_CYCLE, names.ARM_STATE, names.MOTION):
+    for topic in (
+        names.GOAL_PROGRESS,
+        names.PLANNER_CYCLE,
+        names.ARM_STATE,
+        names.MOTION,
+        names.GOAL_GRIPPER,
+    ):
         assert topic in T.EVAL_TOPICS
 
 

@@ -22,6 +22,7 @@ EVAL_TOPICS: dict[str, str] = {
     names.CAMERA_IMAGE: IMAGE,
     names.GOAL_IMAGE: IMAGE,
     names.GOAL_INDEX: "std_msgs/msg/Int32",
+    names.GOAL_GRIPPER: "sensor_msgs/msg/TimeReference",  # each sub-goal's gripper schedule
     names.ACTION: JOINT_STATE,
     names.EE_STATE: JOINT_STATE,  # the pose too (/franka/ee_pose repeats it at 100 Hz: not recorded)
     names.PLANNER_DIAGNOSTICS: DIAGNOSTICS,

@@ -28,6 +28,7 @@ from vjepa2_ros.planning.input_gate import STAMP_EPS_S
 from vjepa2_ros.sim.rig import JOG_MAX_STEPS, SAFE_HEIGHT_M, jog_action
 
 SERVICE_TIMEOUT_S = 30.0
+RESEND_S = 5.0  # a request safe to repeat is sent again after this long unanswered
 MOTION_TIMEOUT_S = 30.0  # one jog step from publish to settle, on a loaded machine
 
 
@@ -77,6 +78,7 @@ class DriverState:
     latents: int = 0
     goal_adds: int = 0
     goal_index: int | None = None
+    goal_stamp: float | None = None  # stamp (s) of the active goal (its gripper schedule's)
     goal_done: bool = False
     progress: list[Progress] = field(default_factory=list)
     cycles: list[dict[str, float]] = field(default_factory=list)
@@ -99,6 +101,7 @@ class GraphEpisodeDriver:
         self.log = log
         self.s = DriverState()
         self.recoveries: list[str] = []
+        self._clients: dict = {}  # service name -> client, kept (see _call)
         self._cond = threading.Condition()
         self.node = node = runner.add(
             "episode_driver", Node("episode_driver", context=runner.context)
@@ -111,6 +114,7 @@ class GraphEpisodeDriver:
         sub(Image, names.LATENT, self._count("latents"), 1)
         sub(Image, names.GOAL_ADD, self._count("goal_adds"), 10)
         sub(Int32, names.GOAL_INDEX, self._set("goal_index", lambda m: m.data), LATCHED)
+        sub(TimeReference, names.GOAL_GRIPPER, self._on_goal_gripper, LATCHED)
         sub(Bool, names.GOAL_DONE, self._set("goal_done", lambda m: m.data), LATCHED)
         sub(JointState, names.GOAL_PROGRESS, self._on_progress, LATCHED_HISTORY)
         sub(JointState, names.PLANNER_CYCLE, self._on_cycle, 10)
@@ -176,10 +180,18 @@ class GraphEpisodeDriver:
         )
         self._notify()
 
-    def _on_cycle(self, msg) -> None:
-        from vjepa2_ros.nodes.conversions import named_values
+    def _on_goal_gripper(self, msg) -> None:
+        from vjepa2_ros.nodes.conversions import stamp_to_sec
 
-        self.s.cycles.append(named_values(msg, names.CYCLE_NAMES))
+        self.s.goal_stamp = stamp_to_sec(msg.header.stamp)  # sent with every goal activated
+        self._notify()
+
+    def _on_cycle(self, msg) -> None:
+        from vjepa2_ros.nodes.conversions import named_values, stamp_to_sec
+
+        cycle = named_values(msg, names.CYCLE_NAMES)
+        cycle["goal_stamp"] = stamp_to_sec(msg.header.stamp)  # the goal it planned against
+        self.s.cycles.append(cycle)
         self._notify()
 
     def _on_action(self, msg) -> None:
@@ -232,26 +244,52 @@ class GraphEpisodeDriver:
     def now(self):
         return self.node.get_clock().now()
 
-    def _call(self, srv_type, service: str, request):
-        client = self.node.create_client(srv_type, service)
-        try:
-            if not client.wait_for_service(timeout_sec=SERVICE_TIMEOUT_S):
-                raise EpisodeError(f"service {service} not available")
-            future = client.call_async(request)
-            self.wait(future.done, SERVICE_TIMEOUT_S, f"answer from {service}")
-            return future.result()
-        finally:
-            self.node.destroy_client(client)
+    def _call(self, srv_type, service: str, request, resend: bool = False, effect=None):
+        """Call `service` and return its answer (None when `effect()` showed it took effect).
 
-    def trigger(self, service: str):
+        Clients are kept for the driver's lifetime: a fresh client's first answer can be lost
+        (Fast DDS drops a response when the server has not yet matched the client's response
+        reader within 100 ms, ros2/ros2#1253; seen here on the loaded 2-core box). So a request
+        that is safe to repeat (`resend`: setting a value) is sent again every RESEND_S until
+        answered; one that is not (a trigger) is sent once, and `effect`, when given, tells that
+        it was carried out although the answer was lost.
+        """
+        client = self._clients.get(service)
+        if client is None:
+            client = self._clients[service] = self.node.create_client(srv_type, service)
+        if not client.wait_for_service(timeout_sec=SERVICE_TIMEOUT_S):
+            raise EpisodeError(f"service {service} not available")
+        deadline = time.monotonic() + SERVICE_TIMEOUT_S
+        while True:
+            future = client.call_async(request)
+            left = deadline - time.monotonic()
+            try:
+                self.wait(
+                    lambda f=future: f.done() or (effect is not None and effect()),
+                    min(RESEND_S, left) if resend else left,
+                    f"answer from {service}",
+                )
+            except EpisodeError:
+                client.remove_pending_request(future)
+                if not resend or time.monotonic() >= deadline:
+                    raise EpisodeError(
+                        f"no answer from {service} within {SERVICE_TIMEOUT_S:.0f} s"
+                    ) from None
+                continue
+            if future.done():
+                return future.result()
+            client.remove_pending_request(future)
+            return None
+
+    def trigger(self, service: str, effect=None):
         from std_srvs.srv import Trigger
 
-        return self._call(Trigger, service, Trigger.Request())
+        return self._call(Trigger, service, Trigger.Request(), effect=effect)
 
     def set_bool(self, service: str, value: bool):
         from std_srvs.srv import SetBool
 
-        return self._call(SetBool, service, SetBool.Request(data=value))
+        return self._call(SetBool, service, SetBool.Request(data=value), resend=True)
 
     def set_parameter(self, node_name: str, name: str, value) -> None:
         from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
@@ -268,7 +306,9 @@ class GraphEpisodeDriver:
         else:
             pv.string_value = str(value)
         request = SetParameters.Request(parameters=[Parameter(name=name, value=pv)])
-        result = self._call(SetParameters, f"/{node_name}/set_parameters", request).results[0]
+        result = self._call(
+            SetParameters, f"/{node_name}/set_parameters", request, resend=True
+        ).results[0]
         if not result.successful:
             raise EpisodeError(f"setting {node_name} {name} = {value} refused: {result.reason}")
 
@@ -398,11 +438,14 @@ class GraphEpisodeDriver:
         max_cycles: int,
         stop: Callable[[GraphCycle], bool],
         timeout_s: float,
+        goal_stamp: float | None = None,
     ) -> list[GraphCycle]:
         """Score the planner's cycles until `stop(cycle)` or `max_cycles` (planner must be on).
 
         Each cycle is scored once its action settled: the end effector's ground-truth distance
-        to `target` in a sim frame captured after the settle.
+        to `target` in a sim frame captured after the settle. With `goal_stamp`, a cycle planned
+        against another goal (the previous sub-goal's, in flight when it was moved on) is let
+        settle but not counted.
         """
         history: list[GraphCycle] = []
         seen = len(self.s.cycles)
@@ -419,6 +462,9 @@ class GraphEpisodeDriver:
             self.wait_handled(cycle["action_stamp"], "the planned action to settle")
             settled_at = self.s.motion.settled_at or 0.0
             distance = float(np.linalg.norm(self.truth_after(settled_at) - target))
+            if goal_stamp is not None and abs(cycle["goal_stamp"] - goal_stamp) >= STAMP_EPS_S:
+                before = distance
+                continue
             record = GraphCycle(
                 cycle=int(cycle["cycle"]),
                 energy=cycle["energy"],

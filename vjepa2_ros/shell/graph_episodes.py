@@ -115,6 +115,7 @@ def pick_place(
     # sub-goals are added; the goal server hands it to the planner with each goal. The sub-goals
     # are moved on by ground truth or their cycles, as on the core: the model's arrival rule
     # (2.5 cm) is too coarse for the open hand around the cup (1.2 cm), so it ends none here.
+    stamp = driver.s.goal_stamp  # the goal before this episode's
     schedules = ",".join(g["schedule"] for g in goals)
     driver.set_parameter("goal_server", "gripper_schedules", schedules)
     driver.set_parameter("goal_server", "policy.stable_cycles", MAX_STABLE_CYCLES)
@@ -130,7 +131,14 @@ def pick_place(
     driver.planner(True)
     try:
         for k, g in enumerate(goals):
-            driver.wait(lambda k=k: driver.s.goal_index == k, 30.0, f"sub-goal {k} active")
+            # Active once the goal server says so and has sent its goal (a new stamp): a cycle
+            # planned for the previous sub-goal may still land after the move on.
+            driver.wait(
+                lambda k=k, old=stamp: driver.s.goal_index == k and driver.s.goal_stamp != old,
+                30.0,
+                f"sub-goal {k} active",
+            )
+            stamp = driver.s.goal_stamp
 
             def stop(record, k=k, g=g) -> bool:
                 _log_cycle(log, record, k)
@@ -140,13 +148,17 @@ def pick_place(
                 return done[k] or s.goal_index != k
 
             cycles = driver.follow_cycles(
-                g["arm"], cfg.subgoal_cycles, stop, timeout_s=deadline - time.monotonic()
+                g["arm"],
+                cfg.subgoal_cycles,
+                stop,
+                timeout_s=deadline - time.monotonic(),
+                goal_stamp=stamp,
             )
             for record in cycles:
                 record.subgoal = k
             history += cycles
             if driver.s.goal_index == k:  # reached by ground truth, or its cycles are spent
-                driver.trigger(names.GOAL_NEXT)
+                driver.trigger(names.GOAL_NEXT, effect=lambda k=k: driver.s.goal_index != k)
     finally:
         driver.planner(False)
     driver.truth_after(driver.s.motion.settled_at or 0.0)
