@@ -28,5 +28,5 @@ def grasp_scene(cell, seed: int, cfg) -> tuple[np.ndarray, dict]:
     cell.reset(seed)
     truth = cell.ground_truth()
     cup = truth["cup"][0]
-    goals, _ = pick_place_goals(seed, cup, truth["box"][0], cell.ee_state()[3:6], cfg)
+    goals, _ = pick_place_goals(seed, cup, truth["box"][0], cell.ee_state()[:6], cfg)
     return cup, goals[PICK_PLACE_SUBGOALS.index("grasp")]

@@ -180,6 +180,34 @@ def test_gripper_schedule_fixes_the_gripper_and_still_plans_the_motion():
     ]
 
 
+def test_a_schedule_that_names_its_axes_plans_along_those_only():
+    """hold/z (the pick-place descent): x and y pinned to 0 in every candidate, z still planned
+    to the goal's height; the gripper held. A bad axis list is one clear error."""
+    world = BowlWorld()
+    z_now, s_now, _ = inputs(world)
+    z_goal = world.latent(apply_action(torch.tensor(s_now), torch.tensor(TARGET))).float()
+    seen: list[torch.Tensor] = []
+    predict = world.predict
+
+    def spy(z_ctx, actions, states):
+        seen.append(actions[:, :, :3].clone())
+        return predict(z_ctx, actions, states)
+
+    world.predict = spy
+    budget = dict(samples=200, iterations=6, horizon=1, kv_cache=False)
+    res = make(world, **budget).plan(z_now, s_now, z_goal, GripperSchedule.parse("hold/z"))
+    moves = torch.cat([a.reshape(-1, 3) for a in seen])
+    assert bool((moves[:, :2] == 0).all()) and bool((moves[:, 2] != 0).any())
+    np.testing.assert_array_equal(res.action[[0, 1, 6]], [0.0, 0.0, 0.0])
+    assert res.action[2] == pytest.approx(TARGET[2], abs=0.005)
+    assert str(GripperSchedule.parse(" close@1 / xz ")) == "close@1/xz"
+    assert str(GripperSchedule.parse("hold/xyz")) == "hold"  # all three: the plain mode
+    assert GripperSchedule.parse("free/xyz").fixed(2) is None  # nothing pinned
+    for bad in ("hold/q", "hold/zz", "hold/"):
+        with pytest.raises(ConfigError, match="axes"):
+            GripperSchedule.parse(bad)
+
+
 def test_free_gripper_schedule_is_the_reference_search():
     world = BowlWorld()
     args = inputs(world)

@@ -3,9 +3,10 @@
 The graph as `vjepa2-sim-eval --task pick-place --graph` and `make demo DEMO=pick_place` run
 it: the simulator and the bridge as their own processes, the camera encoder, goal server and
 planner beside the driver, all over DDS, the committed small model on the CPU with a tiny CEM
-budget. Asserted: the six sub-goal images reach the goal server, each sub-goal is moved on
+budget. Asserted: the seven sub-goal images reach the goal server, each sub-goal is moved on
 after its cycle budget (the driver's /vjepa2/goal/next), each sub-goal's gripper schedule
-reaches the planner (the hand stays open until the grasp sub-goal, which closes it), every
+reaches the planner (the hand stays open until the grasp sub-goal, which closes it; each
+motion along the axes its schedule names), every
 cycle is scored on the sim's ground truth, and the stages and the cup's final error come from
 the sim's poses.
 
@@ -29,7 +30,7 @@ TINY_BUDGET = "tiny:\n  samples: 24\n  iterations: 2\n  horizon: 1\n  topk: 4\n"
 def test_a_pick_place_episode_runs_every_sub_goal_through_the_graph(tmp_path):
     import torch
 
-    from vjepa2_ros.evaluation.sim_episodes import STAGES, SimEvalConfig
+    from vjepa2_ros.evaluation.sim_episodes import PICK_PLACE_SUBGOALS, STAGES, SimEvalConfig
     from vjepa2_ros.shell import graph_episodes
     from vjepa2_ros.shell.demo import PROCESSES
     from vjepa2_ros.shell.episode import GraphEpisodeDriver
@@ -64,14 +65,19 @@ def test_a_pick_place_episode_runs_every_sub_goal_through_the_graph(tmp_path):
         torch.set_num_threads(threads)
     assert result.task == "pick-place" and result.seed == 42
     goals = result.subgoals
-    assert goals == 6
+    assert goals == len(PICK_PLACE_SUBGOALS) == 7
     assert goals <= result.cycles <= goals * cfg.subgoal_cycles  # each sub-goal planned
     assert [p.index for p in progress] == list(range(goals))  # all ended, in order
-    # The gripper schedules (hold, hold, close, hold, ...): no action before the grasp sub-goal
-    # moves the gripper; the grasp sub-goal's first action closes it.
+    # The schedules (hold/z, hold/xy, hold/z, close_in_place, ...): no action before the grasp
+    # sub-goal moves the gripper, the grasp sub-goal's first action closes it in place, and each
+    # motion stays on its schedule's axes.
+    grasp = PICK_PLACE_SUBGOALS.index("grasp")
     grips = [(h.subgoal, h.action[6]) for h in result.history]
-    assert all(g == 0.0 for k, g in grips if k < 2), grips
-    assert next(g for k, g in grips if k == 2) == 1.0, grips
+    assert all(g == 0.0 for k, g in grips if k < grasp), grips
+    assert next(g for k, g in grips if k == grasp) == 1.0, grips
+    pinned = {0: [0, 1], 1: [2], 2: [0, 1], 3: [0, 1, 2], 4: [0, 1], 5: [2], 6: [0, 1]}
+    for h in result.history:
+        assert all(h.action[i] == 0.0 for i in pinned[h.subgoal]), (h.subgoal, h.action)
     assert all(np.isfinite(h.distance_m) for h in result.history)
     assert set(result.stages) == set(STAGES)
     # Scored on the sim's poses: the final error is the cup's distance to its target.

@@ -13,11 +13,12 @@ numbers (up to physics timing).
   10-20 cm away (same orientation, gripper open). Success: the end effector is within 3 cm of
   the goal position (sim ground truth). The episode ends at the first cycle that is within the
   tolerance, after `max_cycles` (30), or as a failure once the arm is `reach_abort_m` away.
-- `pick-place`: six sub-goal images rendered from the seed's scene, in the order the scripted
-  pick-and-place of the training data moves (PICK_PLACE_SUBGOALS): above the cup, the open hand
-  around it, the hand closed on it, lifted, over a target place 10-15 cm away, at the target.
-  Each has a gripper schedule (planning/gripper_schedule.py): the hand is held as it is, and
-  closes in place at the grasp sub-goal; the world model plans every other motion. The planner moves
+- `pick-place`: seven sub-goal images rendered from the seed's scene, in the order the scripted
+  pick-and-place of the training data moves (PICK_PLACE_SUBGOALS): the approach height (above
+  the start), above the cup, the open hand around it, the hand closed on it, lifted, over a
+  target place 10-15 cm away, at the target. Each has a schedule (planning/gripper_schedule.py):
+  the hand is held as it is and closes in place at the grasp sub-goal, and each motion is
+  vertical or horizontal (`axis_aligned`); the world model plans every motion. The planner moves
   to the next sub-goal when the end effector is within the sub-goal's tolerance of its pose
   (`subgoal_tolerance_m`; `grasp_tolerance_m` around the cup, `waypoint_tolerance_m` in the
   air) or after `subgoal_cycles`. Success: the cup within 5 cm of its target at the end.
@@ -48,7 +49,15 @@ TASKS = ("reach", "pick-place")
 STAGES = ("above", "grasped", "lifted", "placed")  # pick-place, in order
 LIFTED_M = 0.02  # the cup this far above where it stood, in the hand: lifted
 # The pick-place sub-goals in order (pick_place_goals): their images and gripper schedules.
-PICK_PLACE_SUBGOALS = ("above", "around", "grasp", "lifted", "over the target", "at the target")
+PICK_PLACE_SUBGOALS = (
+    "approach height",
+    "above",
+    "around",
+    "grasp",
+    "lifted",
+    "over the target",
+    "at the target",
+)
 
 
 @dataclass
@@ -71,6 +80,7 @@ class SimEvalConfig:
     approach_height_m: float = 0.12  # ee above the cup origin for the first sub-goal
     grasp_height_m: float = 0.02  # ee above the cup origin when grasping
     lift_height_m: float = 0.08  # the cup lifted this high in the hand (as the scripted data)
+    axis_aligned: bool = True  # pick-place plans move along z only or x-y only (see goals)
     grasp_tolerance_m: float = 0.012  # the open hand this close to the grasp pose: close it
     waypoint_tolerance_m: float = 0.03  # lifted, over the target: carried on from this close
     subgoal_cycles: int = 10  # pick-place: cycles per sub-goal at most
@@ -138,10 +148,11 @@ def sample_reach_goal(
 
 
 def pick_place_goals(
-    seed: int, cup: np.ndarray, box: np.ndarray, rpy: np.ndarray, cfg: SimEvalConfig
+    seed: int, cup: np.ndarray, box: np.ndarray, start: np.ndarray, cfg: SimEvalConfig
 ) -> tuple[list[dict], np.ndarray]:
     """The sub-goals (PICK_PLACE_SUBGOALS: arm pose, gripper closedness and objects of each
-    image, its gripper schedule and tolerance) and the cup's target position."""
+    image, its gripper schedule and tolerance) from the `start` pose [x y z roll pitch yaw],
+    and the cup's target position."""
     rng = np.random.default_rng(30_000 + seed)
     target = None
     for _ in range(200):
@@ -162,25 +173,39 @@ def pick_place_goals(
 
     def carrying(arm, cup_at, **extra) -> dict:
         """The hand holding the cup at `cup_at`, the end effector at `arm`."""
-        return dict(arm=arm, gripper=held, objects={"cup": cup_at}, schedule="hold", **extra)
+        return dict(arm=arm, gripper=held, objects={"cup": cup_at}, **{"schedule": "hold", **extra})
 
     # As the scripted pick-and-place of the training data: above the cup, down around it, close
     # the hand, lift, carry over the target, lower. The hand's schedule per sub-goal
     # (planning/gripper_schedule.py): the images barely show the fingers, so the schedule says
-    # when they close (in place); the world model plans every other motion. The waypoints in
-    # the air need less precision, the open hand around the cup more.
+    # when they close (in place); the world model plans every other motion. With
+    # `axis_aligned`, each motion is vertical (z only: `/z`) or horizontal at the height already
+    # reached (x-y only: `/xy`): one exterior camera sees "down" and "towards the camera" alike
+    # (both move the hand down the image; bench/step_precision.py), so a move that mixes them
+    # lands centimetres off. Hence the first sub-goal: the approach height above the start.
+    vertical, horizontal = ("hold/z", "hold/xy") if cfg.axis_aligned else ("hold", "hold")
+    above = cup + up * cfg.approach_height_m
     goals = [
-        dict(arm=cup + up * cfg.approach_height_m, gripper=0.0, objects=None, schedule="hold"),
         dict(
-            arm=grasp, gripper=0.0, objects=None, schedule="hold", tolerance=cfg.grasp_tolerance_m
+            arm=np.array([start[0], start[1], above[2]]),
+            gripper=0.0,
+            objects=None,
+            schedule=vertical,
+            tolerance=cfg.waypoint_tolerance_m,
+        ),
+        dict(arm=above, gripper=0.0, objects=None, schedule=horizontal),
+        dict(
+            arm=grasp, gripper=0.0, objects=None, schedule=vertical, tolerance=cfg.grasp_tolerance_m
         ),
         dict(arm=grasp, gripper=held, objects=None, schedule="close_in_place"),
-        carrying(grasp + lift, cup + lift, tolerance=cfg.waypoint_tolerance_m),
-        carrying(put + lift, target + lift, tolerance=cfg.waypoint_tolerance_m),
-        carrying(put, target),
+        carrying(grasp + lift, cup + lift, tolerance=cfg.waypoint_tolerance_m, schedule=vertical),
+        carrying(
+            put + lift, target + lift, tolerance=cfg.waypoint_tolerance_m, schedule=horizontal
+        ),
+        carrying(put, target, schedule=vertical),
     ]
     for g, name in zip(goals, PICK_PLACE_SUBGOALS, strict=True):
-        g["pose"] = np.concatenate([g["arm"], rpy])
+        g["pose"] = np.concatenate([g["arm"], start[3:6]])
         g["name"] = name
     return goals, target
 
@@ -197,7 +222,7 @@ def subgoal_reached(goal: dict, ee_to_goal_m: float, closedness: float, cfg: Sim
 
 class PickPlaceStages:
     """The pick-and-place stages an episode reached, scored on ground truth after each settled
-    action: `above` (the first sub-goal, the pose above the cup, reached by `subgoal_reached`),
+    action: `above` (the sub-goal "above": the pose above the cup, by `subgoal_reached`),
     `grasped` (the fingers close on the cup), `lifted` (in the
     hand, LIFTED_M above where it stood), `placed` (at the end within `place_success_m` of its
     target). Core and graph episodes use the same scorer."""
@@ -212,7 +237,7 @@ class PickPlaceStages:
         """One settled action: the active sub-goal, whether `subgoal_reached` holds for it, and
         the cup, end effector and finger width from the sim."""
         held = holds(cup, ee, finger_width)
-        if subgoal == 0 and subgoal_done:
+        if subgoal == PICK_PLACE_SUBGOALS.index("above") and subgoal_done:
             self.reached["above"] = True
         if held:
             self.reached["grasped"] = True
@@ -459,7 +484,7 @@ class SimEvaluator:
         events_before = self.rig.event_counts()
         start = self.reset(seed)
         truth = self.cell.ground_truth()
-        goals, target = pick_place_goals(seed, truth["cup"][0], truth["box"][0], start[3:6], c)
+        goals, target = pick_place_goals(seed, truth["cup"][0], truth["box"][0], start[:6], c)
         latents = [
             self.encode(self.cell.render_goal(g["pose"], g["gripper"], g["objects"])) for g in goals
         ]

@@ -110,7 +110,7 @@ def pick_place(
     start = _start(driver, seed, cfg, operator)
     driver.truth_after(0.0)
     cup0, box = driver.s.cup_truth.copy(), driver.s.box_truth.copy()
-    goals, target = pick_place_goals(seed, cup0, box, start[3:6], cfg)
+    goals, target = pick_place_goals(seed, cup0, box, start[:6], cfg)
     # Each sub-goal's gripper schedule, set as an operator would (`ros2 param set`) before the
     # sub-goals are added; the goal server hands it to the planner with each goal. The sub-goals
     # are moved on by ground truth or their cycles, as on the core: the model's arrival rule
