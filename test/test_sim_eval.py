@@ -143,23 +143,33 @@ def test_a_scripted_pick_and_place_through_the_rig_holds_the_cup_and_puts_it_dow
 
 def test_pick_place_stages_follow_the_cup_on_ground_truth():
     """Above, grasped, lifted, placed: each scored from the sim's poses, never from energy."""
-    from vjepa2_ros.evaluation.sim_episodes import STAGES, PickPlaceStages, subgoal_reached
+    from vjepa2_ros.evaluation.sim_episodes import (
+        PICK_PLACE_SUBGOALS,
+        STAGES,
+        PickPlaceStages,
+        subgoal_reached,
+    )
 
+    above_k, around_k, lifted_k = (
+        PICK_PLACE_SUBGOALS.index(n) for n in ("above", "around", "lifted")
+    )
     cfg = SimEvalConfig()
     cup0, target = np.array([0.5, 0.0, 0.045]), np.array([0.5, 0.12, 0.045])
     stages = PickPlaceStages(cup0, target, cfg)
     open_hand, on_cup = 0.08, 0.058  # finger widths: wide open, closed on the 6 cm cup
     above, over = {"gripper": 0.0}, cup0 + np.array([0, 0, 0.12])
-    stages.observe(0, subgoal_reached(above, 0.05, 0.0, cfg), cup0, over, open_hand)  # 5 cm off
-    assert not any(stages.reached.values())
-    stages.observe(0, subgoal_reached(above, 0.01, 0.0, cfg), cup0, over, open_hand)
+    # The approach height's sub-goal reached is not "above" the cup.
+    stages.observe(above_k - 1, subgoal_reached(above, 0.01, 0.0, cfg), cup0, over, open_hand)
+    stages.observe(above_k, subgoal_reached(above, 0.05, 0.0, cfg), cup0, over, open_hand)
+    assert not any(stages.reached.values())  # 5 cm off
+    stages.observe(above_k, subgoal_reached(above, 0.01, 0.0, cfg), cup0, over, open_hand)
     at_cup = cup0 + np.array([0, 0, 0.02])
-    stages.observe(1, False, cup0, at_cup, 0.0)  # shut on air: no grasp
+    stages.observe(around_k, False, cup0, at_cup, 0.0)  # shut on air: no grasp
     assert stages.reached == {**dict.fromkeys(STAGES, False), "above": True}
-    stages.observe(1, False, cup0, at_cup, on_cup)
+    stages.observe(around_k, False, cup0, at_cup, on_cup)
     assert stages.reached["grasped"] and not stages.reached["lifted"]
     up = cup0 + np.array([0, 0.05, 0.03])
-    stages.observe(2, False, up, up + np.array([0, 0, 0.02]), on_cup)
+    stages.observe(lifted_k, False, up, up + np.array([0, 0, 0.02]), on_cup)
     assert stages.reached["lifted"]
     assert stages.finish(target + np.array([0.0, 0.06, 0.0])) == pytest.approx(0.06)
     assert not stages.reached["placed"]  # 6 cm off: not placed
