@@ -59,6 +59,7 @@ def main() -> None:
 
     model = load_world_model(args.model)
     cfg = SimEvalConfig.load()
+    schedule = GripperSchedule.parse(args.schedule)
     errors: dict[str, list[float]] = {}
     with SimCell(SimConfig(host=args.host)) as cell, torch.inference_mode():
         for seed in range(args.seed, args.seed + args.seeds):
@@ -72,7 +73,6 @@ def main() -> None:
                 state = torch.tensor([*now, 0.0], dtype=torch.float32)
                 budget = load_budget(args.budget, seed=seed)
                 planner = CEMPlanner(model, budget, device=model.device)
-                schedule = GripperSchedule.parse(args.schedule)
                 result = planner.plan(z_now, state, z_goal, schedule)
                 want = np.clip(-offset, -budget.maxnorm, budget.maxnorm)  # the best move ...
                 want *= [axis in schedule.axes for axis in AXES]  # ... along the planned axes

@@ -171,9 +171,9 @@ def pick_place_goals(
     put = target + up * cfg.grasp_height_m
     lift = up * cfg.lift_height_m
 
-    def carrying(arm, cup_at, **extra) -> dict:
+    def carrying(arm, cup_at, schedule: str, **extra) -> dict:
         """The hand holding the cup at `cup_at`, the end effector at `arm`."""
-        return dict(arm=arm, gripper=held, objects={"cup": cup_at}, **{"schedule": "hold", **extra})
+        return dict(arm=arm, gripper=held, objects={"cup": cup_at}, schedule=schedule, **extra)
 
     # As the scripted pick-and-place of the training data: above the cup, down around it, close
     # the hand, lift, carry over the target, lower. The hand's schedule per sub-goal
@@ -198,11 +198,9 @@ def pick_place_goals(
             arm=grasp, gripper=0.0, objects=None, schedule=vertical, tolerance=cfg.grasp_tolerance_m
         ),
         dict(arm=grasp, gripper=held, objects=None, schedule="close_in_place"),
-        carrying(grasp + lift, cup + lift, tolerance=cfg.waypoint_tolerance_m, schedule=vertical),
-        carrying(
-            put + lift, target + lift, tolerance=cfg.waypoint_tolerance_m, schedule=horizontal
-        ),
-        carrying(put, target, schedule=vertical),
+        carrying(grasp + lift, cup + lift, vertical, tolerance=cfg.waypoint_tolerance_m),
+        carrying(put + lift, target + lift, horizontal, tolerance=cfg.waypoint_tolerance_m),
+        carrying(put, target, vertical),
     ]
     for g, name in zip(goals, PICK_PLACE_SUBGOALS, strict=True):
         g["pose"] = np.concatenate([g["arm"], start[3:6]])

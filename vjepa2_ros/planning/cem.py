@@ -17,9 +17,10 @@ is rolled out as one extra candidate per iteration (never an elite) and the retu
 at the end, for the diagnostics (+1 forward per iteration, +H; evaluate_plan=false gives exactly
 N x iterations x H); pose math is batched torch float32 instead of scipy per candidate; eps is
 drawn as one [H, N, dims] tensor per iteration (for H = 1 the same numbers as the reference's
-[N, 4] draw from the same generator state). Its `close_gripper` and its `axis` pin for the
-gripper are `plan(gripper=...)` (planning/gripper_schedule.py), whose in-place modes also pin
-x, y, z to 0; `axis` with other dimensions or values is not implemented. Its cem() defaults (momentum_mean 0.25, momentum_std 0.95) differ
+[N, 4] draw from the same generator state). Its `close_gripper` and its `axis` pin are
+`plan(gripper=...)` (planning/gripper_schedule.py): the gripper held or set, x, y, z pinned to 0
+(in-place modes, or the axes a schedule leaves unplanned: `hold/z`); `axis` pins to values other
+than 0 are not implemented. Its cem() defaults (momentum_mean 0.25, momentum_std 0.95) differ
 from what its notebook passes (0.15, 0.15); we use the notebook's values.
 
 Everything inside the iteration loop stays on the device: no .item(), no host copies, no Python
