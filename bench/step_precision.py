@@ -14,9 +14,11 @@ to the goal, clipped to the step's +-maxnorm per axis as the planner clips it). 
 hold/z` plans the move along z only, as the pick-place descent does; the best move is then the
 z part of that.
 
-Offsets: "above" (the pick-place approach: the grasp pose APPROACH_M higher) and "near" (a
-random direction NEAR_M away, the last cycles' situation). Prints each seed and the median and
-90th-percentile error per offset kind, in centimetres.
+Offsets: "above" (the pick-place approach: the grasp pose APPROACH_M higher), "near" (a
+random direction NEAR_M away, the last cycles' situation) and "over" (the goal is the pose
+APPROACH_M above the grasp pose, the pick-place "above" sub-goal, and the hand NEAR_M from it
+in a random horizontal direction: plan it with `--schedule hold/xy`). Prints each seed and the
+median and 90th-percentile error per offset kind, in centimetres.
 """
 
 from __future__ import annotations
@@ -33,10 +35,17 @@ APPROACH_M = 0.10  # the pick-place approach height above the grasp pose (config
 NEAR_M = 0.025  # a near offset: about where the loop stalls
 
 
-def offsets(seed: int) -> dict[str, np.ndarray]:
-    """Named xyz offsets of the observation from the goal (seeded)."""
-    d = np.random.default_rng(seed).normal(size=3)
-    return {"above": np.array([0.0, 0.0, APPROACH_M]), "near": NEAR_M * d / np.linalg.norm(d)}
+def offsets(seed: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Named (goal's xyz offset from the grasp pose, observation's xyz offset from the goal)."""
+    rng = np.random.default_rng(seed)
+    d = rng.normal(size=3)
+    angle = rng.uniform(-np.pi, np.pi)
+    grasp, high = np.zeros(3), np.array([0.0, 0.0, APPROACH_M])
+    return {
+        "above": (grasp, high),
+        "near": (grasp, NEAR_M * d / np.linalg.norm(d)),
+        "over": (high, NEAR_M * np.array([np.cos(angle), np.sin(angle), 0.0])),
+    }
 
 
 def main() -> None:
@@ -64,10 +73,10 @@ def main() -> None:
     with SimCell(SimConfig(host=args.host)) as cell, torch.inference_mode():
         for seed in range(args.seed, args.seed + args.seeds):
             _, grasp = grasp_scene(cell, seed, cfg)
-            goal = grasp["pose"]
-            z_goal = model.encode(cell.render_goal(goal, 0.0)[None])[0]
             line = []
-            for name, offset in offsets(seed).items():
+            for name, (raise_goal, offset) in offsets(seed).items():
+                goal = grasp["pose"] + np.concatenate([raise_goal, np.zeros(3)])
+                z_goal = model.encode(cell.render_goal(goal, 0.0)[None])[0]
                 now = np.concatenate([goal[:3] + offset, goal[3:6]])
                 z_now = model.encode(cell.render_goal(now, 0.0)[None])[0]
                 state = torch.tensor([*now, 0.0], dtype=torch.float32)

@@ -8,7 +8,7 @@ planned step and the ground-truth distance of the observation it planned on. Epi
 `--dwell-cycles` keep planning after they reached the goal, so the data holds observations at
 the goal as well as on the way. Writes `<checkpoint>.arrival.yaml`, which the planner node reads
 with the model (vjepa2_ros/planning/arrival.py), and prints precision and recall.
-Use seeds that evaluations do not use (the Makefile: 100-119; evaluations: 700-719).
+Use seeds that evaluations do not use (the Makefile: 100-119; evaluations: 700-759).
 """
 
 from __future__ import annotations

@@ -33,7 +33,7 @@ PHYSICS_DT = 0.001  # franky-sim steps MuJoCo at 1 kHz (the libfranka control ra
 RTF_WINDOW_S = 2.0
 HOME_HAND_WIDTH = HAND_MAX_WIDTH  # home with the gripper open
 # A scene whose qpos moved less than this (rad, m; quaternion components) since the last frame
-# looks the same: 1e-4 m is ~0.03 px at the exterior camera's 1.5 m, 256 px.
+# looks the same: 1e-4 m is ~0.03 px at the exterior camera's 1.2 m, 256 px.
 STILL_QPOS = 1e-4
 
 
@@ -137,7 +137,7 @@ class SimCell:
             self._renderer = RenderWorker(
                 xml, cam.width, cam.height, scene.CAMERA, self.config.render_timeout_s
             )
-            self._intrinsics = _intrinsics(cam.width, cam.height, cam.fovy_deg)
+            self._intrinsics = scene.intrinsics(cam)
             self._running.set()
             self._thread = threading.Thread(
                 target=self._physics_loop, name="vjepa2-sim-physics", daemon=True
@@ -314,9 +314,7 @@ class SimCell:
         """Pinhole intrinsics of the MuJoCo camera: K (3x3 row-major), width, height, frame_id."""
         cam = self.config.camera
         return {
-            "K": self._intrinsics
-            if self._sim
-            else _intrinsics(cam.width, cam.height, cam.fovy_deg),
+            "K": self._intrinsics if self._sim else scene.intrinsics(cam),
             "width": cam.width,
             "height": cam.height,
             "frame_id": cam.frame_id,
@@ -324,13 +322,7 @@ class SimCell:
 
     def project(self, points) -> np.ndarray:
         """Pixel coordinates (u right, v down) of base-frame points [N, 3] in the camera image."""
-        cam = self.config.camera
-        x, y = scene.camera_xyaxes(cam.position, cam.lookat)
-        z = np.cross(x, y)  # MuJoCo cameras look along -z
-        rel = np.atleast_2d(np.asarray(points, float)) - np.asarray(cam.position)
-        xc, yc, zc = rel @ x, rel @ y, rel @ z
-        k = _intrinsics(cam.width, cam.height, cam.fovy_deg)
-        return np.stack([k[2] + k[0] * xc / -zc, k[5] - k[4] * yc / -zc], axis=-1)
+        return scene.project(self.config.camera, points)
 
     def goal_qpos(
         self,
@@ -376,9 +368,3 @@ class SimCell:
         """A goal image: the scene with the arm/objects placed, rendered without touching the
         live simulation (see `goal_qpos`)."""
         return self._renderer.render(self.goal_qpos(arm_pose, gripper, objects))
-
-
-def _intrinsics(width: int, height: int, fovy_deg: float) -> list[float]:
-    """K of MuJoCo's pinhole camera: square pixels, principal point at the image centre."""
-    f = 0.5 * height / math.tan(math.radians(fovy_deg) / 2)
-    return [f, 0.0, width / 2, 0.0, f, height / 2, 0.0, 0.0, 1.0]

@@ -51,6 +51,23 @@ def camera_xyaxes(position, lookat) -> tuple[np.ndarray, np.ndarray]:
     return x, y
 
 
+def intrinsics(camera: CameraConfig) -> list[float]:
+    """K of MuJoCo's pinhole camera (3x3 row-major): square pixels, principal point at the
+    image centre."""
+    f = 0.5 * camera.height / math.tan(math.radians(camera.fovy_deg) / 2)
+    return [f, 0.0, camera.width / 2, 0.0, f, camera.height / 2, 0.0, 0.0, 1.0]
+
+
+def project(camera: CameraConfig, points) -> np.ndarray:
+    """Pixel coordinates (u right, v down) of base-frame points [N, 3] in `camera`'s image."""
+    x, y = camera_xyaxes(camera.position, camera.lookat)
+    z = np.cross(x, y)  # MuJoCo cameras look along -z
+    rel = np.atleast_2d(np.asarray(points, float)) - np.asarray(camera.position)
+    xc, yc, zc = rel @ x, rel @ y, rel @ z
+    k = intrinsics(camera)
+    return np.stack([k[2] + k[0] * xc / -zc, k[5] - k[4] * yc / -zc], axis=-1)
+
+
 def build_scene(sim, camera: CameraConfig) -> None:
     """Add table, lights, objects, the end-effector site and the camera to a MujocoSimulator."""
     root = sim.scene
