@@ -2,18 +2,18 @@
 
 The graph as `vjepa2-sim-eval --task pick-place --graph` and `make demo DEMO=pick_place` run
 it: the simulator, the bridge and the planner as their own processes, the camera encoder and
-goal server beside the driver, all over DDS, the committed small model on the CPU. Asserted in
-the first test (a tiny CEM budget): the seven sub-goal images reach the goal server, each sub-goal is moved on
+goal server beside the driver, all over DDS, the committed small model on the CPU with a tiny
+CEM budget. Asserted: the seven sub-goal images reach the goal server, each sub-goal is moved on
 after its cycle budget (the driver's /vjepa2/goal/next), each sub-goal's gripper schedule
 reaches the planner (the hand stays open until the grasp sub-goal, which closes it; each
 motion along the axes its schedule names), every
 cycle is scored on the sim's ground truth, and the stages and the cup's final error come from
 the sim's poses.
 
-The first test keeps the episode machinery honest with a two-cycle budget per sub-goal (the arm
-cannot reach the cup with it). The second is issue 13's bar: one fixed-seed episode at the real
-budget places the cup within 5 cm of its target; README "Evaluating in the sim" has the rates
-over 20 seeds.
+Issue 13's bar (the cup within 5 cm of its target for a fixed seed) is not asserted here: with
+a two-cycle budget per sub-goal the arm cannot reach the cup, and at the real budget the graph
+placed 1 of 10 evaluation seeds (README "Evaluating in the sim"), so any seed would be a flaky
+test. This test keeps the episode machinery honest.
 """
 
 import contextlib
@@ -28,16 +28,13 @@ pytest.importorskip("franky_sim", reason="franky-sim is not installed")
 
 TINY_BUDGET = "tiny:\n  samples: 24\n  iterations: 2\n  horizon: 1\n  topk: 4\n"
 DEMO_SEED = 42  # make demo DEMO=pick_place's seed: no training, tuning or evaluation episode
-# The bar's episode: an evaluation seed (740-759, README "Evaluating in the sim") that the core
-# and the graph both placed; chosen after those runs, not used to tune anything.
-PLACE_SEED = 759
 
 
 @contextlib.contextmanager
-def pick_place_graph(tmp_path, cfg, budget: str = ""):
-    """The node graph as `vjepa2-sim-eval --task pick-place --graph` runs it, on its own sim
-    address: yields the ready GraphEpisodeDriver. `budget`: a budgets.yaml text whose one
-    budget the planner uses (default: config/budgets.yaml's `fast`, the real one)."""
+def pick_place_graph(tmp_path, cfg, budget: str):
+    """The node graph as `vjepa2-sim-eval --task pick-place --graph` runs it, on `cfg.host`,
+    the planner on the one budget of the budgets.yaml text `budget`: yields the ready
+    GraphEpisodeDriver."""
     import torch
 
     from vjepa2_ros.shell import graph_episodes
@@ -45,15 +42,12 @@ def pick_place_graph(tmp_path, cfg, budget: str = ""):
     from vjepa2_ros.shell.episode import GraphEpisodeDriver
     from vjepa2_ros.shell.runner import GraphRunner
 
-    planner = {"budget": "fast"}
-    if budget:
-        budgets = tmp_path / "budgets.yaml"
-        budgets.write_text(budget)
-        planner = {"budget": budget.split(":")[0], "budgets_file": str(budgets)}
+    budgets = tmp_path / "budgets.yaml"
+    budgets.write_text(budget)
     overrides = {
         "sim_camera": {"host": cfg.host},
         "franka_bridge": {"robot_ip": cfg.host, "relative_dynamics_factor": cfg.dynamics_factor},
-        "planner": planner,
+        "planner": {"budget": budget.split(":")[0], "budgets_file": str(budgets)},
         "goal_server": {
             "interactive_marker": False,
             "policy.max_cycles": graph_episodes.goal_server_budget("pick-place", cfg),
@@ -108,18 +102,3 @@ def test_a_pick_place_episode_runs_every_sub_goal_through_the_graph(tmp_path):
     assert result.success == (result.final_distance_m <= cfg.place_success_m)
     assert 0.10 <= result.initial_distance_m <= 0.15 + 0.01  # the target 10-15 cm from the cup
 
-
-def test_the_graph_places_the_cup_within_5_cm_for_a_fixed_seed(tmp_path):
-    """Issue 13's bar through the graph users launch: one seeded pick-and-place at the real
-    `fast` budget and sub-goal cycles ends with the cup within 5 cm of its target, on the sim's
-    ground truth (not the planner's energy), every stage reached."""
-    from vjepa2_ros.evaluation.sim_episodes import STAGES, SimEvalConfig
-    from vjepa2_ros.shell import graph_episodes
-
-    cfg = SimEvalConfig.load(host=_free_host())
-    with pick_place_graph(tmp_path, cfg) as driver:
-        result = graph_episodes.pick_place(driver, PLACE_SEED, cfg, log=print, operator=False)
-        cup = driver.s.cup_truth.copy()
-    error = float(np.linalg.norm(cup - result.goal))
-    assert error <= cfg.place_success_m, (error, result.stages)
-    assert result.success and result.stages == dict.fromkeys(STAGES, True), result.stages
