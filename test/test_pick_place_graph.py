@@ -101,4 +101,3 @@ def test_a_pick_place_episode_runs_every_sub_goal_through_the_graph(tmp_path):
     assert result.final_distance_m == pytest.approx(np.linalg.norm(cup - result.goal), abs=0.005)
     assert result.success == (result.final_distance_m <= cfg.place_success_m)
     assert 0.10 <= result.initial_distance_m <= 0.15 + 0.01  # the target 10-15 cm from the cup
-
