@@ -11,9 +11,8 @@ cycle is scored on the sim's ground truth, and the stages and the cup's final er
 the sim's poses.
 
 Issue 13's bar (the cup within 5 cm of its target for a fixed seed) is not asserted here: with
-a two-cycle budget per sub-goal the arm cannot reach the cup, and at the real budget the graph
-placed 1 of 10 evaluation seeds (README "Evaluating in the sim"), so any seed would be a flaky
-test. This test keeps the episode machinery honest.
+a two-cycle budget per sub-goal the arm cannot reach the cup; README "Evaluating in the sim"
+has the rates at the real budget. This test keeps the episode machinery honest.
 """
 
 import contextlib

@@ -33,7 +33,7 @@ PHYSICS_DT = 0.001  # franky-sim steps MuJoCo at 1 kHz (the libfranka control ra
 RTF_WINDOW_S = 2.0
 HOME_HAND_WIDTH = HAND_MAX_WIDTH  # home with the gripper open
 # A scene whose qpos moved less than this (rad, m; quaternion components) since the last frame
-# looks the same: 1e-4 m is ~0.03 px at the exterior camera's 1.2 m, 256 px.
+# looks the same: 1e-4 m is ~0.03 px at the exterior camera's 1.4 m, 256 px.
 STILL_QPOS = 1e-4
 
 

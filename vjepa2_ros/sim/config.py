@@ -15,20 +15,20 @@ MAX_FPS = 15.0
 class CameraConfig:
     """The exterior camera: a pinhole looking from `position` at `lookat` (metres, base frame).
 
-    The default sits in front of and to the right of the arm, like DROID's exterior cameras,
-    looking down at 47 degrees so motion along all three axes is visible in the image. One
-    view sees motion along its line of sight worst; the earlier, flatter view (26 degrees down
-    from 1.4 m) showed a horizontal move towards it at 1.3 px/cm against 2.0 for a vertical
-    one, and the hand stopped 2-4 cm short over the cup along exactly that direction. This one:
-    2.2 and 1.8-1.9 px/cm (bench/camera_view.py prints the figures of any placement).
+    The default sits in front of and to the right of the arm, above the table, like DROID's
+    exterior cameras, so motion along all three axes is visible in the image. It looks down only
+    26 degrees, so a horizontal move towards it shifts the image 1.3 px/cm against 2.0 for a
+    vertical one (bench/camera_view.py). A view 47 degrees down (1.06, -0.56, 1.08 -> 0.47, 0,
+    0.2, fovy 40) with a model retrained on it was tried on 2026-12-06 and not adopted: README
+    "Evaluating in the sim".
     """
 
     width: int = 256
     height: int = 256
     fps: float = 4.0
-    fovy_deg: float = 40.0
-    position: tuple[float, float, float] = (1.06, -0.56, 1.08)
-    lookat: tuple[float, float, float] = (0.47, 0.0, 0.2)
+    fovy_deg: float = 42.0
+    position: tuple[float, float, float] = (1.3, -0.85, 0.9)
+    lookat: tuple[float, float, float] = (0.4, 0.0, 0.3)
     frame_id: str = "sim_camera"
 
     def __post_init__(self) -> None:
