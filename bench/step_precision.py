@@ -74,9 +74,13 @@ def main() -> None:
         for seed in range(args.seed, args.seed + args.seeds):
             _, grasp = grasp_scene(cell, seed, cfg)
             line = []
+            goal_latents: dict[tuple, torch.Tensor] = {}  # "above" and "near" share a goal
             for name, (raise_goal, offset) in offsets(seed).items():
                 goal = grasp["pose"] + np.concatenate([raise_goal, np.zeros(3)])
-                z_goal = model.encode(cell.render_goal(goal, 0.0)[None])[0]
+                key = tuple(raise_goal)
+                if key not in goal_latents:
+                    goal_latents[key] = model.encode(cell.render_goal(goal, 0.0)[None])[0]
+                z_goal = goal_latents[key]
                 now = np.concatenate([goal[:3] + offset, goal[3:6]])
                 z_now = model.encode(cell.render_goal(now, 0.0)[None])[0]
                 state = torch.tensor([*now, 0.0], dtype=torch.float32)

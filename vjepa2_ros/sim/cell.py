@@ -137,7 +137,6 @@ class SimCell:
             self._renderer = RenderWorker(
                 xml, cam.width, cam.height, scene.CAMERA, self.config.render_timeout_s
             )
-            self._intrinsics = scene.intrinsics(cam)
             self._running.set()
             self._thread = threading.Thread(
                 target=self._physics_loop, name="vjepa2-sim-physics", daemon=True
@@ -314,7 +313,7 @@ class SimCell:
         """Pinhole intrinsics of the MuJoCo camera: K (3x3 row-major), width, height, frame_id."""
         cam = self.config.camera
         return {
-            "K": self._intrinsics if self._sim else scene.intrinsics(cam),
+            "K": scene.intrinsics(cam),
             "width": cam.width,
             "height": cam.height,
             "frame_id": cam.frame_id,
