@@ -274,6 +274,28 @@ def test_a_host_read_delay_is_not_a_runaway():
     assert ctl.state is ArmState.ARMED
 
 
+def test_the_watchdog_times_a_motion_on_the_robot_clock():
+    # A simulator starved of CPU runs at a tenth of real time: 1 s on the host is 0.1 s of arm
+    # motion, and the watchdog must not cut a motion short for the host's delay. It fires once
+    # the arm itself has moved for longer than the timeout with no new action.
+    ctl, robot, clock, _ = make(watchdog_timeout_s=0.5)
+    ctl.connect()
+    tick(ctl, clock)
+    robot.STEPS = 10_000  # a long motion: still running when the watchdog should fire
+    act(ctl, clock)
+
+    def slow_ticks(n):
+        for _ in range(n):
+            robot.robot_time -= 0.009  # 1 ms of robot time per 10 ms tick
+            tick(ctl, clock)
+
+    slow_ticks(100)  # 1 s on the host, 0.1 s on the robot
+    assert robot.stops == 0 and ctl.state is ArmState.MOVING
+    slow_ticks(450)  # 0.55 s on the robot since the action
+    assert robot.stops == 1 and ctl.event.startswith("watchdog")
+    assert ctl.status().event_counts["watchdog"] == 1
+
+
 def test_motion_planner_failure_refuses_the_action_and_stays_armed():
     ctl, robot, clock, _ = make()
     ctl.connect()

@@ -74,6 +74,28 @@ def test_five_cm_motion_moves_ground_truth_and_changes_image_at_the_arm(cell, ro
         assert diff[v - 4 : v + 4, u - 4 : u + 4].mean() < 0.05, f"{name} region changed"
 
 
+def test_franky_reads_the_measured_pose_while_the_arm_comes_to_rest(cell, robot):
+    """O_T_EE is the pose of the joints the arm has now, as on a real Franka, not the motion's
+    target: franky-sim 1.0.4 reported the commanded pose (an aliased pinocchio placement), so a
+    motion's last ~7 mm looked done ~0.5 s before the arm got there (scene.measure_the_pose)."""
+    cell.reset(seed=2)
+    cell.wait_sim_time(0.3)
+    pose = robot.current_cartesian_state.pose.end_effector_pose
+    target = np.asarray(pose.translation) + np.array([-0.05, -0.05, 0.0])
+    _move_to(robot, target, pose.quaternion)  # returns when franky's motion ended
+    gaps, travel = [], []
+    start = cell.ground_truth()["ee"][0]
+    for _ in range(20):
+        franky_now = np.asarray(robot.state.O_T_EE.translation)
+        truth = cell.ground_truth()["ee"][0]
+        gaps.append(np.linalg.norm(franky_now - truth))
+        travel.append(np.linalg.norm(truth - start))
+        cell.wait_sim_time(0.02)
+    assert max(travel) > 2e-3  # the arm still moved after the motion ended: the case at stake
+    assert max(gaps) < 1e-3, f"franky's pose is {max(gaps) * 1000:.1f} mm from the arm's"
+    assert np.linalg.norm(cell.ground_truth()["ee"][0] - target) < 2e-3
+
+
 def test_scripted_grasp_lifts_the_cup(cell, robot):
     cell.reset(seed=5)
     cell.wait_sim_time(0.5)

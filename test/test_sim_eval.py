@@ -85,7 +85,11 @@ def test_reach_cycles_with_the_committed_small_model(rig, small_model):
         # No order between them: the returned plan is the elite mean, whose own energy can be
         # below the best sampled candidate's (seen: 0.093917 vs 0.093921).
         assert np.isfinite(h.energy) and np.isfinite(h.best_energy)
-        np.testing.assert_allclose(step, h.action[:3], atol=0.01)
+        # Measured after the settle: the arm is where the action sent it (within 3 mm; up to
+        # 12 mm short while franky-sim reported the commanded pose, scene.measure_the_pose).
+        np.testing.assert_allclose(
+            step, h.action[:3], atol=0.003, err_msg=f"{h.event!r} {rig.event_counts()}"
+        )
     assert result.final_distance_m == pytest.approx(result.history[-1].distance_m)
 
 

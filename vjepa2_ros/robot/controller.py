@@ -141,6 +141,15 @@ class RateLimitedLog:
         return self._suppressed.pop(kind, 0)
 
 
+def _elapsed(action_at: tuple[float, float], sample: RobotSample, now_m: float) -> float:
+    """Seconds since an action (monotonic, robot clock) on the robot's own clock: a slowed
+    simulation moves the arm no further per robot second; the monotonic clock where the robot
+    reports none."""
+    if np.isfinite(sample.robot_time) and np.isfinite(action_at[1]):
+        return sample.robot_time - action_at[1]
+    return now_m - action_at[0]
+
+
 class ArmController:
     """One arm behind `backend` (franky, or a fake in unit tests). Thread-safe.
 
@@ -184,7 +193,8 @@ class ArmController:
         self._reported_error = ""  # the connect failure last logged as an error
         self._read_error = ""
         self._last_sample: RobotSample | None = None
-        self._last_action_time: float | None = None  # monotonic, of the newest executed action
+        # (monotonic, robot clock) of the newest executed action: the watchdog's reference
+        self._last_action_at: tuple[float, float] | None = None
         self._running = False  # franky runs a motion (newest poll)
         self.event = ""
         self.actions_executed = 0
@@ -272,7 +282,7 @@ class ArmController:
             self.runaway.reset()
             self.motion.reset(self.clock())
             self._running = False
-            self._last_action_time = None
+            self._last_action_at = None
             self._connected_at = self.monotonic()
             if self._latch is not None:
                 self._log(
@@ -327,6 +337,7 @@ class ArmController:
             self._log("info", f"state reads recovered after {failed_before} failures")
         self._last_sample = sample
         robot_t = sample.robot_time if np.isfinite(sample.robot_time) else now_m
+
         runaway = self.runaway.update(sample.ee_state[:3], robot_t)
         if runaway and self._latch is None:
             self._halt()
@@ -341,9 +352,14 @@ class ArmController:
                 self._latch_as(ArmState.ERROR, str(exc), "robot error")
         with self._lock:
             self._running = running
-            last = self._last_action_time
+            last = self._last_action_at
         timeout = self.config.safety.watchdog_timeout_s
-        if running and not self._homing and last is not None and now_m - last > timeout:
+        if (
+            running
+            and not self._homing
+            and last is not None
+            and _elapsed(last, sample, now_m) > timeout
+        ):
             self._halt()
             self.event = f"watchdog: no action for {timeout} s"
             self.event_counts["watchdog"] += 1
@@ -445,7 +461,7 @@ class ArmController:
                 return Outcome(False, "rejected: robot error", str(exc))
             self.safety.commit(stamp)
             self.motion.commanded(stamp, verdict.target[:3], self.clock())
-            self._last_action_time = self.monotonic()
+            self._last_action_at = (self.monotonic(), sample.robot_time)
             self.actions_executed += 1
             self.event = verdict.event
             if verdict.event:
@@ -477,7 +493,7 @@ class ArmController:
             return False
         with self._lock:
             self._running = False
-            self._last_action_time = None
+            self._last_action_at = None
         return True
 
     def stop(self, reason: str = "stopped: /franka/stop") -> Answer:
@@ -520,7 +536,7 @@ class ArmController:
             self._armed = False
             self.event = ""
             self.gripper_logic.reset()
-            self._last_action_time = None
+            self._last_action_at = None
             self.runaway.reset()
         self._log("info", "recovered; disarmed: call /franka/arm to accept actions")
         return Answer(True, "recovered; disarmed: call /franka/arm to accept actions")

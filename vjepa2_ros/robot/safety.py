@@ -60,7 +60,7 @@ class SafetyConfig:
     max_state_age_s: float = 0.1  # newest successful state read older than this: reject actions
     max_measured_speed_m_s: float = 1.0  # measured end effector faster than this: stop and latch
     measured_speed_window_s: float = 0.02  # ... over at least this much robot time
-    watchdog_timeout_s: float = 2.0  # stop a motion still running this long after the last action
+    watchdog_timeout_s: float = 2.0  # motion still running this long (robot clock): stop it
     # Absolute orientation limits around a reference hand orientation: "tool_down" (the fixed
     # `tool_down_rpy`) or "start" (the orientation when the arm was armed). The tool axis stays
     # within `max_tilt_rad` of the reference's, and the twist about it within `yaw_range_rad`.

@@ -25,6 +25,7 @@ CONNECT_ATTEMPTS = 10
 JOG_STEP_M = 0.08  # start-pose jogging: under safety.max_translation_m
 JOG_TOLERANCE_M = 0.005
 JOG_MAX_STEPS = 20
+MOTION_TIMEOUT_EVENT = "motion timeout: no settle"  # the arm did not settle within motion_timeout_s
 SAFE_HEIGHT_M = 0.30  # above every object: where the arm waits while the scene is re-placed
 
 
@@ -146,17 +147,25 @@ class SimRig:
     def execute(self, action, stamp: float | None = None) -> str:
         """Submit one action (stamped `stamp`, default now) and wait until the arm settled.
 
-        Returns the safety event ("" for a clean action); a refused action does not move.
+        Returns the safety event ("" for a clean action); a refused action does not move. A
+        guard that cut the motion short on the way (watchdog, runaway, robot error) or no
+        settle within the motion timeout is the event too: an episode never hides one.
         """
         stamp = self.controller.clock() if stamp is None else stamp
         gripper_before = self.controller.gripper_logic.last
         outcome = self.controller.submit(np.asarray(action, dtype=np.float64), stamp)
-        if outcome.executed:
-            self.wait_settled(stamp, gripper=self.controller.gripper_logic.last != gripper_before)
-        return outcome.event
+        if not outcome.executed:
+            return outcome.event
+        counts = self.event_counts()
+        settled = self.wait_settled(
+            stamp, gripper=self.controller.gripper_logic.last != gripper_before
+        )
+        if self.event_counts() != counts:
+            return self.controller.event or self.controller.status().reason
+        return outcome.event if settled else MOTION_TIMEOUT_EVENT
 
-    def wait_settled(self, stamp: float, gripper: bool = False) -> None:
-        """Until the action stamped `stamp` settled (or the motion timeout, then on anyway).
+    def wait_settled(self, stamp: float, gripper: bool = False) -> bool:
+        """Until the action stamped `stamp` settled: True, or False at the motion timeout.
 
         `gripper` (the action commanded the gripper) or a gripper command still running: the
         gripper is polled as the bridge's gripper timer does (finger width, a command kept behind
@@ -176,9 +185,10 @@ class SimRig:
                 if gripper:
                     self.controller.poll_gripper()
                     self._next_sample()
-                return
+                return True
             time.sleep(0.005)
         self._log("warning", f"no settle within {self.config.motion_timeout_s} s of an action")
+        return False
 
     def _next_sample(self) -> None:
         """Until the state loop read the robot again (a sample after this call)."""

@@ -178,8 +178,27 @@ def build_cell(camera: CameraConfig, home_q, hand_width: float):
     sim = MujocoSimulator()
     sim.init()
     sim.add_robot(initial_q=tuple(home_q), initial_hand_width=hand_width)
+    measure_the_pose(sim.robots[0])
     build_scene(sim, camera)
     return sim, ET.tostring(sim.scene, encoding="unicode")
+
+
+def measure_the_pose(robot) -> None:
+    """Make franky-sim report the measured end-effector pose (O_T_EE), as a real Franka does.
+
+    franky-sim 1.0.4's `kinematics(q)` returns pinocchio's frame placement by reference; the
+    O_T_EE it stores for a state is then overwritten by the next call (the desired pose,
+    kinematics(q_d)). So O_T_EE was the commanded pose: it froze at a motion's target while the
+    joints still travelled ~7 mm for ~0.5 s, the bridge declared the arm settled on that frozen
+    pose, and the camera saw the hand short of where the state said. A copy per call restores
+    O_T_EE = kinematics(q) (test_sim_cell.py checks it against MuJoCo's own pose).
+    """
+    compute = robot.kinematics
+
+    def measured(q):
+        return compute(q).copy()
+
+    robot.kinematics = measured
 
 
 def object_poses(seed: int, objects: ObjectsConfig) -> dict[str, tuple[np.ndarray, np.ndarray]]:
