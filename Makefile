@@ -47,6 +47,7 @@ small-model: setup
 	rm -rf runs/collect_sim runs/train_small
 	$(PY) -m vjepa2_ros.train.collect_sim --episodes $(SMALL_EPISODES) --steps 40 --seed 1000 --host 127.0.0.70 --out runs/collect_sim & p1=$$!; \
 	$(PY) -m vjepa2_ros.train.collect_sim --episodes $(SMALL_EPISODES) --steps 40 --seed 1100 --host 127.0.0.71 --out runs/collect_sim & p2=$$!; \
+	trap 'kill $$p1 $$p2 2>/dev/null' EXIT; \
 	wait $$p1 && wait $$p2
 	$(PY) -m vjepa2_ros.train.cli --config config/train_small.yaml --export models/vjepa2-ac-small.pt
 

@@ -25,6 +25,7 @@ CONNECT_ATTEMPTS = 10
 JOG_STEP_M = 0.08  # start-pose jogging: under safety.max_translation_m
 JOG_TOLERANCE_M = 0.005
 JOG_MAX_STEPS = 20
+JOG_REFUSALS = 2  # motion-planner refusals in a row a jog retries
 MOTION_TIMEOUT_EVENT = "motion timeout: no settle"  # the arm did not settle within motion_timeout_s
 SAFE_HEIGHT_M = 0.30  # above every object: where the arm waits while the scene is re-placed
 
@@ -214,15 +215,22 @@ class SimRig:
                 raise RuntimeError(f"sim rig: cannot arm: {answer.message}")
 
     def jog_to(self, xyz, open_gripper: bool = False) -> np.ndarray:
-        """Move the end effector to `xyz` with ordinary actions (<= JOG_STEP_M each)."""
+        """Move the end effector to `xyz` with ordinary actions (<= JOG_STEP_M each).
+
+        franky-sim's trajectory generator now and then refuses a motion (ruckig -111; the arm
+        holds): the step is planned again from the state, JOG_REFUSALS times at most in a row.
+        A safety rejection ends the jog at once.
+        """
         self.ensure_armed()
         target = np.asarray(xyz, dtype=np.float64)
-        for _ in range(JOG_MAX_STEPS):
+        refusals = 0
+        for _ in range(JOG_MAX_STEPS + JOG_REFUSALS):
             action = jog_action(self.state(), target, open_gripper)
             if action is None:
                 break
             event = self.execute(action)
-            if event.startswith(("rejected", "refused")):
+            refusals = refusals + 1 if event.startswith("refused") else 0
+            if event.startswith("rejected") or refusals > JOG_REFUSALS:
                 raise RuntimeError(f"sim rig: jog to {target.round(3).tolist()} refused: {event}")
         return self.state()
 
