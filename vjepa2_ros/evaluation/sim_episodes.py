@@ -473,7 +473,7 @@ class SimEvaluator:
             goal,
             start_ee,
             history=history,  # with the dwell cycles (calibration data)
-            safety_events=events_since(events_before, self.rig.event_counts()),
+            safety_events=self.rig.events_since(events_before),
         )
 
     def run_pick_place(self, seed: int, log=None) -> EpisodeResult:
@@ -521,7 +521,7 @@ class SimEvaluator:
             history,
             reached,
             t0,
-            safety_events=events_since(events_before, self.rig.event_counts()),
+            safety_events=self.rig.events_since(events_before),
         )
 
     def run(self, task: str, seed: int, log=None) -> EpisodeResult:
@@ -539,11 +539,6 @@ class SimEvaluator:
         return energy_landscape(
             self.model, z_now, start, z_goal, extent_m, n, goal_offset=np.asarray(offset)[:2]
         )
-
-
-def events_since(before: dict[str, int], now: dict[str, int]) -> dict[str, int]:
-    """Safety events by kind ("clipped: workspace", "runaway", ...) between two counts."""
-    return {k: n - before.get(k, 0) for k, n in now.items() if n > before.get(k, 0)}
 
 
 def _record(

@@ -141,6 +141,12 @@ class SimRig:
         """Every safety event of the arm controller so far, by kind."""
         return dict(self.controller.event_counts)
 
+    def events_since(self, before: dict[str, int]) -> dict[str, int]:
+        """Safety events by kind ("clipped: workspace", "watchdog", ...) since `before`
+        (an earlier `event_counts()`)."""
+        now = self.event_counts()
+        return {k: n - before.get(k, 0) for k, n in now.items() if n > before.get(k, 0)}
+
     def motion(self):
         """The controller's motion status (what the bridge publishes on /franka/motion)."""
         return self.controller.status().motion

@@ -116,6 +116,7 @@ def collect(
                 raise FileExistsError(f"{path} exists: choose another --out or --seed")
             state = rig.reset(seed + k)
             policy.reset(seed + k)
+            events_before = rig.event_counts()
             held_here = 0
             with BagWriter(path) as bag:
                 bag.add_topic(names.CAMERA_IMAGE, "sensor_msgs/msg/Image")
@@ -139,9 +140,11 @@ def collect(
                     state = rig.state()
             bags.append(path)
             frames, held = frames + steps + 1, held + held_here
+            events = rig.events_since(events_before)  # a guard that fired: said, not hidden
             log(
                 f"collect-sim: {name}: {steps + 1} frames ({held_here} with the cup in hand), "
                 f"pick-and-places {policy.grasps_started}, {time.monotonic() - t0:.0f} s"
+                + (f", safety events {events}" if events else "")
             )
     log(f"collect-sim: the cup is in the hand in {held}/{frames} frames ({held / frames:.1%})")
     return bags
