@@ -104,6 +104,26 @@ def test_check_does_not_commit():
     assert f.last_executed_stamp is None
 
 
+def test_the_next_target_keeps_the_executed_orientation_not_the_measured_one():
+    # A contact tilted the hand 0.1 rad after the last target: a translation-only action goes
+    # back to the held orientation (so tilts never add up); a 0.6 rad one comes back at most
+    # max_rotation_rad per action; a released hold composes from the measured pose again.
+    f = make(max_rotation_rad=0.35)
+    first = f.check(action(dx=0.01), NOW, NOW, STATE)
+    f.commit(NOW, first.target)
+    tilted = STATE.copy()
+    tilted[4] = 0.1
+    v = f.check(action(dx=0.01), NOW + 1, NOW + 1, tilted)
+    np.testing.assert_allclose(v.target[3:6], first.target[3:6], atol=1e-9)
+    np.testing.assert_allclose(v.target[:3], tilted[:3] + np.array([0.01, 0.0, 0.0]))
+    tilted[4] = 0.6
+    v = f.check(action(dx=0.01), NOW + 2, NOW + 2, tilted)
+    np.testing.assert_allclose(v.target[4], 0.6 - 0.35, atol=1e-9)
+    f.release_orientation()
+    v = f.check(action(dx=0.01), NOW + 3, NOW + 3, tilted)
+    np.testing.assert_allclose(v.target[3:6], tilted[3:6], atol=1e-9)
+
+
 def test_oversize_translation_is_rejected_not_scaled():
     f = make(max_translation_m=0.05)
     v = f.check(action(dx=0.04, dy=0.03, dz=0.01), NOW, NOW, STATE)  # norm 0.051

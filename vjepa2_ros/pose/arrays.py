@@ -54,6 +54,17 @@ def apply_delta(pose: np.ndarray, delta: np.ndarray) -> np.ndarray:
     return np.concatenate([pose[:3] + delta[:3], r_next.as_euler("xyz")])
 
 
+def turn_toward(rpy_from, rpy_to, max_angle: float) -> np.ndarray:
+    """`rpy_from` turned the shortest way toward `rpy_to`, by at most `max_angle` (rad)."""
+    r_from = Rotation.from_euler("xyz", np.asarray(rpy_from, dtype=np.float64)[:3])
+    turn = Rotation.from_euler("xyz", np.asarray(rpy_to, dtype=np.float64)[:3]) * r_from.inv()
+    rotvec = turn.as_rotvec()
+    angle = float(np.linalg.norm(rotvec))
+    if angle > max_angle:
+        rotvec *= max_angle / angle
+    return (Rotation.from_rotvec(rotvec) * r_from).as_euler("xyz")
+
+
 def quaternion_xyzw(pose: np.ndarray) -> np.ndarray:
     """The orientation of `pose` as a unit quaternion (x, y, z, w), for geometry_msgs/Pose.
 

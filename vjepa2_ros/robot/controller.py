@@ -280,6 +280,7 @@ class ArmController:
             self.gripper_logic.reset()
             self.monitor.reset()
             self.runaway.reset()
+            self.safety.release_orientation()
             self.motion.reset(self.clock())
             self._running = False
             self._last_action_at = None
@@ -459,7 +460,7 @@ class ArmController:
                 self._latch_as(ArmState.ERROR, str(exc), "robot error")
                 self.motion.rejected(stamp)
                 return Outcome(False, "rejected: robot error", str(exc))
-            self.safety.commit(stamp)
+            self.safety.commit(stamp, verdict.target)
             self.motion.commanded(stamp, verdict.target[:3], self.clock())
             self._last_action_at = (self.monotonic(), sample.robot_time)
             self.actions_executed += 1
@@ -564,6 +565,7 @@ class ArmController:
 
     def _arm_now(self) -> None:
         self._armed = True
+        self.safety.release_orientation()
         sample = self._last_sample
         if sample is not None:
             self.safety.set_start_orientation(sample.ee_state[3:6])
@@ -594,6 +596,7 @@ class ArmController:
             error = str(exc)
         with self._lock:
             self._homing = False
+            self.safety.release_orientation()
             self.gripper_logic.reset()
             self.gripper_logic.last = "open" if not error else None
             latch = self._latch

@@ -16,7 +16,7 @@ from typing import Literal
 import numpy as np
 
 from vjepa2_ros.config import require
-from vjepa2_ros.pose.arrays import apply_delta, rotation_angle, tilt_and_twist
+from vjepa2_ros.pose.arrays import apply_delta, rotation_angle, tilt_and_twist, turn_toward
 
 ORIENTATION_EPS_RAD = 1e-6  # turning back towards the limits is always allowed
 ACTION_SIZE = 7  # dx dy dz droll dpitch dyaw dgripper
@@ -148,6 +148,11 @@ class SafetyFilter:
         self._hi = np.asarray(config.workspace_max, dtype=np.float64)
         self.last_executed_stamp: float | None = None
         self.reference_rpy = np.asarray(config.tool_down_rpy, dtype=np.float64)
+        # The orientation the last executed target asked for: the next target turns from it,
+        # not from the measured one. Tracking errors and contacts (the hand on the cup, the
+        # box) turn the measured hand a little each motion; composed from the measured pose
+        # they added up (2.5 rad over 26 collection episodes). None: the measured one.
+        self.held_rpy: np.ndarray | None = None
 
     def set_start_orientation(self, rpy) -> None:
         """With `orientation_reference: start`, limits are taken around this orientation."""
@@ -160,9 +165,16 @@ class SafetyFilter:
         lo, hi = self.config.yaw_range_rad
         return max(0.0, tilt - self.config.max_tilt_rad), max(0.0, lo - twist, twist - hi)
 
-    def commit(self, stamp: float) -> None:
-        """Record that the action stamped `stamp` was sent to the robot (out-of-order guard)."""
+    def commit(self, stamp: float, target=None) -> None:
+        """Record that the action stamped `stamp` was sent to the robot (out-of-order guard),
+        and hold its target's orientation for the next action."""
         self.last_executed_stamp = stamp
+        if target is not None:
+            self.held_rpy = np.asarray(target, dtype=np.float64)[3:6].copy()
+
+    def release_orientation(self) -> None:
+        """Compose the next action from the measured orientation (connect, arm, home)."""
+        self.held_rpy = None
 
     def check(
         self, action, stamp: float, now: float, current_state, state_age: float = 0.0
@@ -228,7 +240,10 @@ class SafetyFilter:
                 f"{cfg.max_rotation_rad} rad",
             )
 
-        target_pose = apply_delta(state[:6], action[:6])
+        start = state[:6].copy()
+        if self.held_rpy is not None:  # back to the held orientation, one action's turn at most
+            start[3:6] = turn_toward(state[3:6], self.held_rpy, cfg.max_rotation_rad)
+        target_pose = apply_delta(start, action[:6])
         if np.any(action[3:6]):
             now_tilt, now_twist = self.orientation_excess(state[3:6])
             tilt, twist = self.orientation_excess(target_pose[3:6])
