@@ -338,7 +338,6 @@ class ArmController:
             self._log("info", f"state reads recovered after {failed_before} failures")
         self._last_sample = sample
         robot_t = sample.robot_time if np.isfinite(sample.robot_time) else now_m
-
         runaway = self.runaway.update(sample.ee_state[:3], robot_t)
         if runaway and self._latch is None:
             self._halt()
