@@ -141,13 +141,11 @@ class RateLimitedLog:
         return self._suppressed.pop(kind, 0)
 
 
-def _elapsed(action_at: tuple[float, float], sample: RobotSample, now_m: float) -> float:
-    """Seconds since an action (monotonic, robot clock) on the robot's own clock: a slowed
-    simulation moves the arm no further per robot second; the monotonic clock where the robot
-    reports none."""
-    if np.isfinite(sample.robot_time) and np.isfinite(action_at[1]):
-        return sample.robot_time - action_at[1]
-    return now_m - action_at[0]
+def _robot_clock(sample: RobotSample, now_m: float) -> float:
+    """The robot's own clock (libfranka state time; sim time), the monotonic `now_m` where the
+    robot reports none: speeds and the watchdog are timed on it, since a slowed simulation
+    moves the arm no further per robot second."""
+    return sample.robot_time if np.isfinite(sample.robot_time) else now_m
 
 
 class ArmController:
@@ -193,8 +191,7 @@ class ArmController:
         self._reported_error = ""  # the connect failure last logged as an error
         self._read_error = ""
         self._last_sample: RobotSample | None = None
-        # (monotonic, robot clock) of the newest executed action: the watchdog's reference
-        self._last_action_at: tuple[float, float] | None = None
+        self._last_action_at: float | None = None  # robot clock of the newest executed action
         self._running = False  # franky runs a motion (newest poll)
         self.event = ""
         self.actions_executed = 0
@@ -337,7 +334,7 @@ class ArmController:
         if failed_before:
             self._log("info", f"state reads recovered after {failed_before} failures")
         self._last_sample = sample
-        robot_t = sample.robot_time if np.isfinite(sample.robot_time) else now_m
+        robot_t = _robot_clock(sample, now_m)
         runaway = self.runaway.update(sample.ee_state[:3], robot_t)
         if runaway and self._latch is None:
             self._halt()
@@ -354,12 +351,7 @@ class ArmController:
             self._running = running
             last = self._last_action_at
         timeout = self.config.safety.watchdog_timeout_s
-        if (
-            running
-            and not self._homing
-            and last is not None
-            and _elapsed(last, sample, now_m) > timeout
-        ):
+        if running and not self._homing and last is not None and robot_t - last > timeout:
             self._halt()
             self.event = f"watchdog: no action for {timeout} s"
             self.event_counts["watchdog"] += 1
@@ -461,7 +453,7 @@ class ArmController:
                 return Outcome(False, "rejected: robot error", str(exc))
             self.safety.commit(stamp, verdict.target)
             self.motion.commanded(stamp, verdict.target[:3], self.clock())
-            self._last_action_at = (self.monotonic(), sample.robot_time)
+            self._last_action_at = _robot_clock(sample, self.monotonic())
             self.actions_executed += 1
             self.event = verdict.event
             if verdict.event:

@@ -167,7 +167,7 @@ class SimRig:
         settled = self.wait_settled(
             stamp, gripper=self.controller.gripper_logic.last != gripper_before
         )
-        if self.event_counts() != counts:
+        if self.events_since(counts):
             return self.controller.event or self.controller.status().reason
         return outcome.event if settled else MOTION_TIMEOUT_EVENT
 
