@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import random
+import signal
 import subprocess
 import sys
 import textwrap
@@ -70,6 +71,10 @@ class FrankySim:
     def kill(self) -> None:
         self.proc.kill()
         self.proc.wait(10)
+
+    def freeze(self, frozen: bool = True) -> None:
+        """Stop (or continue) the server's process: its sockets stay open and nothing answers."""
+        self.proc.send_signal(signal.SIGSTOP if frozen else signal.SIGCONT)
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -279,6 +284,51 @@ def test_actions_from_another_process_are_refused_while_disarmed(ros, franky_sim
         assert any("discovery: LOCALHOST" in line for line in proc.lines), proc.lines[:20]
     finally:
         assert proc.stop() == 0
+
+
+FROZEN_CLIENT = textwrap.dedent(
+    """
+    import sys
+    from vjepa2_ros.robot.franky_backend import FrankaBackend, RobotError
+    from vjepa2_ros.sim.config import cell_robot_config
+    backend = FrankaBackend(cell_robot_config(robot_ip=sys.argv[1]))
+    backend.connect()
+    backend.gripper("close")
+    print("grasping", flush=True)
+    sys.stdin.readline()
+    try:
+        backend.disconnect(1.0)
+    except RobotError as exc:
+        print(exc, flush=True)
+    """
+)
+
+
+def test_a_robot_that_froze_mid_grasp_cannot_keep_its_client_from_exiting(franky_sim):
+    """Disconnect and interpreter exit are bounded when the robot never answers again.
+
+    Once, under ros2 launch, the bridge ignored SIGINT and SIGTERM until SIGKILL: the sim had
+    stopped first with a grasp in flight, and franky's future for it (whose destructor waits
+    for the grasp's answer) was destroyed at interpreter exit. A frozen server (its sockets open,
+    nothing answering) leaves libfranka's stop waiting too, every time.
+    """
+    client = subprocess.Popen(
+        [sys.executable, "-c", FROZEN_CLIENT, franky_sim.host],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert client.stdout.readline().strip() == "grasping"
+        franky_sim.freeze()
+        out, _ = client.communicate("\n", timeout=30)
+    finally:
+        franky_sim.freeze(False)
+        if client.poll() is None:
+            client.kill()
+    assert client.returncode == 0, out
+    assert "did not answer the stop" in out, out
 
 
 FLOODER = textwrap.dedent(

@@ -12,7 +12,6 @@ disconnects (and checks the connection is really released), so a new bridge can 
 
 from __future__ import annotations
 
-import contextlib
 import threading
 
 import numpy as np
@@ -231,9 +230,8 @@ class FrankaBridgeNode(Node):
         self._gate.refuse()
         for timer in self._own_timers:
             timer.cancel()
-        if self.controller.backend.connected:
-            with contextlib.suppress(RobotError):
-                self.controller.backend.stop()  # unblocks a homing callback waiting on its motion
+        if not self.controller.backend.halt():  # unblocks a homing callback waiting on its motion
+            self.get_logger().error("the robot did not answer the stop at shutdown: check the arm")
         stuck = self._gate.drain(self.config.shutdown_timeout_s)
         if stuck:
             self.get_logger().error(f"{stuck} callbacks still running at shutdown")

@@ -17,6 +17,7 @@ thread with a timeout, so a robot that never answers cannot freeze the caller.
 
 from __future__ import annotations
 
+import ctypes
 import gc
 import threading
 import time
@@ -30,10 +31,19 @@ from vjepa2_ros.robot.config import RobotConfig
 from vjepa2_ros.robot.gripper import GripperCommand, closedness_from_width
 
 STOP_JOIN_TIMEOUT_S = 1.0  # a preempted motion ends within one control cycle; this is slack
+STOP_ANSWER_S = STOP_JOIN_TIMEOUT_S + 1.0  # a stop unanswered this long: the robot is gone
 DISCONNECT_WAIT_S = 5.0  # longest franky call (a state read that times out) a disconnect waits for
 
 
-_ABANDONED: list = []  # (Gripper, future) whose command never ended: never destroyed
+def _keep_forever(obj) -> None:
+    """Never destroy `obj`, not even when the interpreter exits.
+
+    A franky gripper future's destructor joins its command's thread, and a grasp whose server
+    died never ends: a module-level list of them is cleared at interpreter exit, which then
+    blocks the process for good (a bridge that ignored SIGINT and SIGTERM until SIGKILL, its
+    sim gone first). One reference nobody owns keeps it out of every collection.
+    """
+    ctypes.pythonapi.Py_IncRef(ctypes.py_object(obj))
 
 
 class RobotError(RuntimeError):
@@ -294,19 +304,48 @@ class FrankaBackend:
             return None
         return command if self.gripper(command) else None
 
+    def halt(self, timeout_s: float = STOP_ANSWER_S) -> bool:
+        """Stop motion without ever blocking the caller for longer than `timeout_s`.
+
+        For shutdown: libfranka's stop waits for the robot's answer, which a frozen or vanished
+        server never sends. Returns whether the robot answered (also True when not connected).
+        """
+        robot = self._robot
+        if robot is None:
+            return True
+
+        def stop() -> None:
+            try:
+                robot.stop()
+                robot.join_motion(timeout=STOP_JOIN_TIMEOUT_S)
+            except Exception:
+                pass  # shutting down: a motion that raised is gone either way
+
+        stopper = threading.Thread(target=stop, name="franky-stop", daemon=True)
+        stopper.start()
+        stopper.join(timeout_s)
+        return not stopper.is_alive()
+
     def disconnect(self, timeout_s: float = DISCONNECT_WAIT_S) -> None:
         """Stop motion, wait for franky calls in flight, drop the connection for good.
 
-        Raises RobotError if a franky object is still referenced afterwards: its connection stays
-        open and the next connect to the same robot would wait forever.
+        Raises RobotError if the robot did not answer the stop (its connection is abandoned,
+        never closed), or if a franky object is still referenced afterwards: its connection
+        stays open and the next connect to the same robot would wait forever.
         """
         if self._robot is None:
             return
-        try:
-            self._robot.stop()
-            self._robot.join_motion(timeout=STOP_JOIN_TIMEOUT_S)
-        except Exception:
-            pass  # shutting down: the motion is gone either way
+        if not self.halt():
+            # Its objects stay referenced by the stop still waiting: never destroy them (their
+            # destructors would wait for the same answer), and say so.
+            _keep_forever((self._robot, self._gripper, self._gripper_future))
+            with self._idle:
+                self._robot, self._gripper, self._gripper_future = None, None, None
+            raise RobotError(
+                f"the robot at {self.config.robot_ip} did not answer the stop within "
+                f"{STOP_ANSWER_S} s: its connection was abandoned; check the arm before "
+                "reconnecting"
+            )
         deadline = time.monotonic() + timeout_s
         future = self._gripper_future
         while future is not None and not future.wait(0) and time.monotonic() < deadline:
@@ -314,7 +353,7 @@ class FrankaBackend:
         if future is not None and not future.wait(0):
             # Destroying a running franky gripper future blocks until the command ends (maybe
             # never, with the GIL held): keep it and its Gripper alive for good instead.
-            _ABANDONED.append((self._gripper, future))
+            _keep_forever((self._gripper, future))
             self._gripper, self._gripper_future = None, None
         del future
         with self._idle:  # no new call can start while we hold it (see _InFlight)
