@@ -30,37 +30,23 @@ DEMO_SEED = 42  # make demo DEMO=pick_place's seed: no training, tuning or evalu
 
 
 @contextlib.contextmanager
-def pick_place_graph(tmp_path, cfg, budget: str):
-    """The node graph as `vjepa2-sim-eval --task pick-place --graph` runs it, on `cfg.host`,
-    the planner on the one budget of the budgets.yaml text `budget`: yields the ready
-    GraphEpisodeDriver."""
+def pick_place_graph(tmp_path, cfg, budget: str = ""):
+    """The node graph as `vjepa2-sim-eval --task pick-place --graph` runs it, on `cfg.host`:
+    yields the ready GraphEpisodeDriver. `budget`: the planner's one budget as budgets.yaml
+    text; empty: the committed `fast` budget, as the evaluation runs it."""
     import torch
 
     from vjepa2_ros.shell import graph_episodes
-    from vjepa2_ros.shell.demo import PROCESSES
-    from vjepa2_ros.shell.episode import GraphEpisodeDriver
-    from vjepa2_ros.shell.runner import GraphRunner
 
-    budgets = tmp_path / "budgets.yaml"
-    budgets.write_text(budget)
-    overrides = {
-        "sim_camera": {"host": cfg.host},
-        "franka_bridge": {"robot_ip": cfg.host, "relative_dynamics_factor": cfg.dynamics_factor},
-        "planner": {"budget": budget.split(":")[0], "budgets_file": str(budgets)},
-        "goal_server": {
-            "interactive_marker": False,
-            "policy.max_cycles": graph_episodes.goal_server_budget("pick-place", cfg),
-            "policy.stable_cycles": 100,  # only the driver moves sub-goals on here
-        },
-    }
+    planner = {"budget": "fast"}
+    if budget:
+        budgets = tmp_path / "budgets.yaml"
+        budgets.write_text(budget)
+        planner = {"budget": budget.split(":")[0], "budgets_file": str(budgets)}
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # as make demo: the simulator needs the other core
     try:
-        with GraphRunner() as runner:
-            runner.start_graph(use_sim=True, overrides=overrides, processes=PROCESSES)
-            driver = GraphEpisodeDriver(runner, log=print)
-            runner.spin_in_background()
-            driver.wait_ready(180.0)
+        with graph_episodes.episode_graph("pick-place", cfg, planner) as driver:
             yield driver
     finally:
         torch.set_num_threads(threads)

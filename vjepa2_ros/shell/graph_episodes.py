@@ -15,6 +15,7 @@ would for a user; in a pick-place episode the rule is switched off (see `pick_pl
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import time
 
@@ -33,7 +34,38 @@ from vjepa2_ros.planning.subgoals import MAX_STABLE_CYCLES
 from vjepa2_ros.shell.episode import GraphEpisodeDriver
 from vjepa2_ros.sim.rig import episode_start
 
+GRAPH_READY_TIMEOUT_S = 180.0  # the nodes up, the sim's first frame encoded (2-core box: ~40 s)
 EPISODE_TIMEOUT_S = 1800.0  # one episode through the graph at most (a 2-core box plans ~7 s)
+
+
+@contextlib.contextmanager
+def episode_graph(task: str, cfg: SimEvalConfig, planner: dict, model: dict | None = None):
+    """The node graph the episodes run through, up and ready: yields its GraphEpisodeDriver.
+
+    sim_camera, franka_bridge and planner as their own processes (as ros2 launch starts them),
+    camera_encoder and goal_server in this one; `planner` and `model` are parameter overrides
+    (the budget; the model for both model nodes).
+    """
+    from vjepa2_ros.shell.demo import PROCESSES
+    from vjepa2_ros.shell.runner import GraphRunner
+
+    model = model or {}
+    overrides = {
+        "sim_camera": {"host": cfg.host},
+        "franka_bridge": {"robot_ip": cfg.host, "relative_dynamics_factor": cfg.dynamics_factor},
+        "planner": {**planner, **model},
+        "camera_encoder": model,
+        "goal_server": {
+            "interactive_marker": False,
+            "policy.max_cycles": goal_server_budget(task, cfg),
+        },
+    }
+    with GraphRunner() as runner:
+        runner.start_graph(use_sim=True, overrides=overrides, processes=PROCESSES)
+        driver = GraphEpisodeDriver(runner, log=print)
+        runner.spin_in_background()
+        driver.wait_ready(GRAPH_READY_TIMEOUT_S)
+        yield driver
 
 
 def goal_server_budget(task: str, cfg: SimEvalConfig) -> int:

@@ -121,27 +121,11 @@ def run_core(args, cfg, cem, seeds, log, out):
 
 def run_graph(args, cfg, seeds, log):
     from vjepa2_ros.shell import graph_episodes
-    from vjepa2_ros.shell.demo import PROCESSES
-    from vjepa2_ros.shell.episode import EpisodeError, GraphEpisodeDriver
-    from vjepa2_ros.shell.runner import GraphRunner
+    from vjepa2_ros.shell.episode import EpisodeError
 
     model = {"model.preset": args.preset, "model.checkpoint": args.checkpoint}  # both model nodes
-    overrides = {
-        "sim_camera": {"host": cfg.host},
-        "franka_bridge": {"robot_ip": cfg.host, "relative_dynamics_factor": cfg.dynamics_factor},
-        "planner": {"budget": args.budget, **model},
-        "camera_encoder": model,
-        "goal_server": {
-            "interactive_marker": False,
-            "policy.max_cycles": graph_episodes.goal_server_budget(args.task, cfg),
-        },
-    }
     results, errors = [], []
-    with GraphRunner() as runner:
-        runner.start_graph(use_sim=True, overrides=overrides, processes=PROCESSES)
-        driver = GraphEpisodeDriver(runner, log=print)
-        runner.spin_in_background()
-        driver.wait_ready(180.0)
+    with graph_episodes.episode_graph(args.task, cfg, {"budget": args.budget}, model) as driver:
         print(f"vjepa2-sim-eval (graph): budget {args.budget}, model {args.preset}")
         for seed in seeds:
             try:
