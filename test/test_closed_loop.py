@@ -116,7 +116,9 @@ def test_full_graph_plans_acts_and_stops_on_a_dead_camera(tmp_path, one_torch_th
         )
         wait_for(lambda: skipped and skipped[-1]["skipped"] == "no goal latent", 10, "idle planner")
 
-        # Two sub-goals captured from the live camera through the service.
+        # Two sub-goals captured from the live camera through the service (its own subscription
+        # gets frames independently of the encoder's).
+        wait_for(lambda: goals.has_camera_frame, 30, "a camera frame at the goal server")
         assert call(probe, names.GOAL_CAPTURE).success
         assert call(probe, names.GOAL_CAPTURE).success
         assert len(goals.sequence.goals) == 2 and goals.sequence.index == 0

@@ -115,7 +115,7 @@ def test_folder_topic_capture_next_clear_and_honest_advance(ros, tmp_path):
     assert not response.success and "no camera frame" in response.message
     ros.wait_for(lambda: c.cam_pub.get_subscription_count() > 0, what="camera discovery")
     c.cam_pub.publish(image_from_array(solid(40), "rgb8"))
-    ros.wait_for(lambda: server._latest_frame is not None, what="camera frame")
+    ros.wait_for(lambda: server.has_camera_frame, what="camera frame")
     assert c.call(names.GOAL_CAPTURE).success
     assert [g.source for g in server.sequence.goals] == [
         "folder:01.png",

@@ -142,6 +142,11 @@ class GoalServerNode(Node):
             self._publish_gripper(index, self._active_stamp_ns)
         return None
 
+    @property
+    def has_camera_frame(self) -> bool:
+        """A live frame arrived: /vjepa2/goal/capture can add it."""
+        return self._latest_frame is not None
+
     # ----------------------------------------------------------------- inputs
     def _on_camera(self, msg: Image) -> None:
         self._latest_frame = msg
