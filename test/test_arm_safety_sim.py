@@ -8,15 +8,13 @@ asserts what the arm did (its measured pose), not only what the bridge said.
 from __future__ import annotations
 
 import os
-import random
-import signal
 import subprocess
 import sys
 import textwrap
-import threading
 
 import numpy as np
 import pytest
+from franky_sim_server import FrankySim
 
 pytest.importorskip("franky", reason="franky-control is not installed")
 pytest.importorskip("franky_sim", reason="franky-sim is not installed")
@@ -36,63 +34,10 @@ STILL_M = 0.0005
 BRIDGE = next(n for n in NODES if n.name == "franka_bridge")
 
 
-class FrankySim:
-    """franky-sim's plain FR3 in its own process on `host`: start, kill, start again."""
-
-    def __init__(self, host: str) -> None:
-        self.host = host
-        self.proc = None
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "franky_sim.run_server",
-                "-s",
-                "mujoco",
-                "--hostname",
-                self.host,
-            ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        ready = threading.Event()
-
-        def drain(proc=self.proc) -> None:
-            for line in proc.stdout:
-                if "Connect to the server" in line:
-                    ready.set()
-
-        threading.Thread(target=drain, daemon=True).start()
-        assert ready.wait(60), "franky-sim did not start"
-
-    def kill(self) -> None:
-        self.proc.kill()
-        self.proc.wait(10)
-
-    def freeze(self, frozen: bool = True) -> None:
-        """Stop (or continue) the server's process: its sockets stay open and nothing answers."""
-        self.proc.send_signal(signal.SIGSTOP if frozen else signal.SIGCONT)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-
-
 @pytest.fixture
 def franky_sim():
-    sim = FrankySim(f"127.0.{random.randint(1, 250)}.{random.randint(10, 250)}")
-    sim.start()
-    try:
+    with FrankySim() as sim:
         yield sim
-    finally:
-        sim.stop()
 
 
 class Operator:

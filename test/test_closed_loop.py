@@ -4,12 +4,11 @@ Builds exactly what `make demo` and the launch file start (vjepa2_ros/graph.py w
 files), then drives it the way a user does: capture goals, next, clear, and a camera that dies.
 """
 
-import random
-
 import pytest
 import torch
 from conftest import RosHarness
 from diagnostic_msgs.msg import DiagnosticArray
+from franky_sim_server import free_loopback_host
 from rclpy.node import Node
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Int32
@@ -45,7 +44,7 @@ def one_torch_thread():
 
 
 def test_full_graph_plans_acts_and_stops_on_a_dead_camera(tmp_path, one_torch_thread):
-    host = f"127.0.{random.randint(1, 250)}.{random.randint(10, 250)}"
+    host = free_loopback_host()
     budgets = tmp_path / "budgets.yaml"
     budgets.write_text(TINY_BUDGET)
     overrides = {

@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import itertools
 import math
-import random
-import subprocess
 import sys
-import threading
 import time
 
 import numpy as np
 import pytest
+from franky_sim_server import FrankySim
 
 pytest.importorskip("franky", reason="franky-control is not installed")
 pytest.importorskip("franky_sim", reason="franky-sim is not installed")
@@ -40,35 +38,8 @@ _probe_ids = itertools.count()
 @pytest.fixture(scope="module")
 def sim():
     """franky-sim's MuJoCo FR3 on a free loopback host, stopped cleanly after the module."""
-    host = f"127.0.0.{random.SystemRandom().randint(10, 250)}"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "franky_sim.run_server", "-s", "mujoco", "--hostname", host],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    lines: list[str] = []
-    ready = threading.Event()
-
-    def drain() -> None:
-        for line in proc.stdout:
-            lines.append(line)
-            if "Connect to the server" in line:
-                ready.set()
-
-    threading.Thread(target=drain, daemon=True).start()
-    if not ready.wait(60):
-        proc.kill()
-        pytest.fail("franky-sim did not start within 60 s:\n" + "".join(lines[-20:]))
-    try:
-        yield proc, host
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+    with FrankySim() as server:
+        yield server
 
 
 class Probe:
@@ -146,7 +117,7 @@ class Probe:
 
 @pytest.fixture
 def sim_host(sim):
-    return sim[1]
+    return sim.host
 
 
 @pytest.fixture
@@ -366,8 +337,6 @@ def test_unreachable_robot_reports_disconnected_and_stays_up(ros):
 def test_the_bridge_hands_the_gil_over_quickly_and_restores_it_when_it_goes(bridge_factory, ros):
     """The state loop needs quick GIL turns; the setting is process-wide, so a bridge sharing a
     process (tests, the demo's driver) puts it back when it is destroyed."""
-    import sys
-
     sys.setswitchinterval(0.005)  # Python's default
     bridge, _probe = bridge_factory()
     assert sys.getswitchinterval() == pytest.approx(0.0002)

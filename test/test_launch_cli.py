@@ -8,7 +8,6 @@ launch started (psutil), not only the launch's own exit.
 from __future__ import annotations
 
 import os
-import random
 import re
 import shutil
 import signal
@@ -19,6 +18,7 @@ from pathlib import Path
 
 import pytest
 from ament_prefix import SKIP_REASON, launch_env, launch_stack_available, make_prefix
+from franky_sim_server import free_loopback_host
 
 if not launch_stack_available():
     pytest.skip(SKIP_REASON, allow_module_level=True)
@@ -27,10 +27,6 @@ import psutil
 
 pytestmark = [pytest.mark.ros, pytest.mark.sim]
 NODES = ("sim_camera", "franka_bridge", "camera_encoder", "goal_server", "planner")
-
-
-def host() -> str:
-    return f"127.0.{random.randint(1, 250)}.{random.randint(10, 250)}"
 
 
 class Launch:
@@ -43,7 +39,7 @@ class Launch:
             "launch",
             "vjepa2_ros",
             "pick_place.launch.py",
-            f"sim_host:={host()}",
+            f"sim_host:={free_loopback_host()}",
             *args,
         ]
         self.log = tmp_path / "launch.log"

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import math
 import os
-import random
 import tempfile
 import time
 import unittest
@@ -22,6 +21,7 @@ from pathlib import Path
 
 import pytest
 from ament_prefix import SKIP_REASON, launch_env, launch_stack_available, make_prefix
+from franky_sim_server import free_loopback_host
 
 if not launch_stack_available():
     pytest.skip(SKIP_REASON, allow_module_level=True)
@@ -46,7 +46,7 @@ pytestmark = [pytest.mark.ros, pytest.mark.sim]
 OFFSET = np.array([0.0, 0.12, 0.0])  # the sub-goal: 12 cm along y from the start pose
 SUCCESS_M = 0.03
 WORK = Path(tempfile.mkdtemp(prefix="vjepa2_launch_"))
-HOST = f"127.0.{random.randint(1, 250)}.{random.randint(10, 250)}"
+HOST = free_loopback_host()
 
 
 def render_goal_folder() -> np.ndarray:
@@ -55,7 +55,7 @@ def render_goal_folder() -> np.ndarray:
     from vjepa2_ros.sim.cell import SimCell
     from vjepa2_ros.sim.config import SimConfig
 
-    with SimCell(SimConfig(host=f"127.0.{random.randint(1, 250)}.{random.randint(10, 250)}")) as c:
+    with SimCell(SimConfig(host=free_loopback_host())) as c:
         start = c.ee_state()
         target = start[:3] + OFFSET
         image = c.render_goal(arm_pose=np.concatenate([target, start[3:6]]))

@@ -10,16 +10,18 @@ motion along the axes its schedule names), every
 cycle is scored on the sim's ground truth, and the stages and the cup's final error come from
 the sim's poses.
 
-Issue 13's bar (the cup within 5 cm of its target for a fixed seed) is not asserted here: with
-a two-cycle budget per sub-goal the arm cannot reach the cup; README "Evaluating in the sim"
-has the rates at the real budget. This test keeps the episode machinery honest.
+Issue 13's bar (the cup within 5 cm of its target for a fixed seed) is not asserted here yet: at
+the committed `fast` budget seed 42's episode put the cup 0.2 cm from its target in one run and
+lost it on the lift in the next (2026-12-07), so such a test would be flaky; with a two-cycle
+budget per sub-goal the arm cannot reach the cup. README "Evaluating in the sim" has the rates.
+This test keeps the episode machinery honest.
 """
 
 import contextlib
-import random
 
 import numpy as np
 import pytest
+from franky_sim_server import free_loopback_host
 
 pytestmark = [pytest.mark.ros, pytest.mark.sim]
 pytest.importorskip("franky", reason="franky-control is not installed")
@@ -52,15 +54,11 @@ def pick_place_graph(tmp_path, cfg, budget: str = ""):
         torch.set_num_threads(threads)
 
 
-def _free_host() -> str:
-    return f"127.0.{random.randint(1, 250)}.{random.randint(10, 250)}"
-
-
 def test_a_pick_place_episode_runs_every_sub_goal_through_the_graph(tmp_path):
     from vjepa2_ros.evaluation.sim_episodes import PICK_PLACE_SUBGOALS, STAGES, SimEvalConfig
     from vjepa2_ros.shell import graph_episodes
 
-    cfg = SimEvalConfig.load(host=_free_host(), subgoal_cycles=2)
+    cfg = SimEvalConfig.load(host=free_loopback_host(), subgoal_cycles=2)
     with pick_place_graph(tmp_path, cfg, TINY_BUDGET) as driver:
         result = graph_episodes.pick_place(driver, DEMO_SEED, cfg, log=print, operator=False)
         cup = driver.s.cup_truth.copy()

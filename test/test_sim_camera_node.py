@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import random
-
 import numpy as np
 import pytest
+from franky_sim_server import free_loopback_host
 
 pytestmark = [pytest.mark.ros, pytest.mark.sim]
 
@@ -18,7 +17,7 @@ def test_sim_camera_publishes_and_resets(ros):
     from vjepa2_ros.nodes.sim_camera import GROUND_TRUTH_NAMES, SimCameraNode
     from vjepa2_ros.sim.scene import object_poses
 
-    host = f"127.0.{random.randint(1, 250)}.{random.randint(10, 250)}"
+    host = free_loopback_host()
     node = ros.add(
         SimCameraNode(
             context=ros.context,

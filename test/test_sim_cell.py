@@ -3,12 +3,12 @@ real MuJoCo EGL rendering in a worker process."""
 
 from __future__ import annotations
 
-import random
 import socket
 import threading
 
 import numpy as np
 import pytest
+from franky_sim_server import free_loopback_host
 
 from vjepa2_ros.compute import thread_scheduling_kept
 from vjepa2_ros.sim.config import ConfigError, ObjectsConfig, SimConfig
@@ -18,15 +18,11 @@ pytestmark = pytest.mark.sim
 franky = pytest.importorskip("franky")
 
 
-def _host() -> str:
-    return f"127.0.{random.randint(1, 250)}.{random.randint(10, 250)}"
-
-
 @pytest.fixture(scope="module")
 def cell():
     from vjepa2_ros.sim.cell import SimCell
 
-    with SimCell(SimConfig(host=_host(), seed=1)) as c:
+    with SimCell(SimConfig(host=free_loopback_host(), seed=1)) as c:
         c.wait_sim_time(0.2)
         yield c
 
@@ -190,7 +186,7 @@ def test_camera_info_matches_mujoco_fovy(cell):
 def test_start_stop_start_leaks_nothing():
     from vjepa2_ros.sim.cell import SimCell
 
-    host = _host()
+    host = free_loopback_host()
     threads = set(threading.enumerate())
     cell = SimCell(SimConfig(host=host))
     for _ in range(2):

@@ -7,10 +7,9 @@ model, a short recording read back by the training reader, and the config checks
 
 from __future__ import annotations
 
-import random
-
 import numpy as np
 import pytest
+from franky_sim_server import free_loopback_host
 
 from vjepa2_ros.config import ConfigError
 from vjepa2_ros.evaluation.sim_episodes import SimEvalConfig
@@ -25,7 +24,7 @@ SMALL = models_dir() / "vjepa2-ac-small.pt"
 def rig():
     from vjepa2_ros.sim.rig import RigConfig, SimRig
 
-    host = f"127.0.{random.randint(1, 250)}.{random.randint(10, 250)}"
+    host = free_loopback_host()
     with SimRig(RigConfig(host=host)) as r:
         yield r
 
@@ -161,12 +160,14 @@ def test_pick_place_stages_follow_the_cup_on_ground_truth():
     cup0, target = np.array([0.5, 0.0, 0.045]), np.array([0.5, 0.12, 0.045])
     stages = PickPlaceStages(cup0, target, cfg)
     open_hand, on_cup = 0.08, 0.058  # finger widths: wide open, closed on the 6 cm cup
-    above, over = {"gripper": 0.0}, cup0 + np.array([0, 0, 0.12])
+    over = cup0 + np.array([0, 0, 0.12])
+    above = {"gripper": 0.0, "arm": over}
+    off = np.array([0.01, 0.0, 0.0])
     # The approach height's sub-goal reached is not "above" the cup.
-    stages.observe(above_k - 1, subgoal_reached(above, 0.01, 0.0, cfg), cup0, over, open_hand)
-    stages.observe(above_k, subgoal_reached(above, 0.05, 0.0, cfg), cup0, over, open_hand)
+    stages.observe(above_k - 1, subgoal_reached(above, over + off, 0.0, cfg), cup0, over, open_hand)
+    stages.observe(above_k, subgoal_reached(above, over + 5 * off, 0.0, cfg), cup0, over, open_hand)
     assert not any(stages.reached.values())  # 5 cm off
-    stages.observe(above_k, subgoal_reached(above, 0.01, 0.0, cfg), cup0, over, open_hand)
+    stages.observe(above_k, subgoal_reached(above, over + off, 0.0, cfg), cup0, over, open_hand)
     at_cup = cup0 + np.array([0, 0, 0.02])
     stages.observe(around_k, False, cup0, at_cup, 0.0)  # shut on air: no grasp
     assert stages.reached == {**dict.fromkeys(STAGES, False), "above": True}
@@ -181,14 +182,46 @@ def test_pick_place_stages_follow_the_cup_on_ground_truth():
     assert stages.reached["placed"]
 
 
+def test_the_waypoints_before_a_horizontal_move_end_on_their_height():
+    """The approach height and the lift end with z within 1 cm, whatever their x-y (the next
+    sub-goal moves in x-y at that height); the other sub-goals are judged on all three axes."""
+    from vjepa2_ros.evaluation.sim_episodes import (
+        PICK_PLACE_SUBGOALS,
+        pick_place_goals,
+        subgoal_error,
+        subgoal_reached,
+    )
+
+    cfg = SimEvalConfig()
+    cup, box = np.array([0.5, 0.1, 0.045]), np.array([0.45, -0.15, 0.025])
+    start = np.array([0.45, -0.05, 0.3, np.pi, 0.0, 0.0])
+    goals, _ = pick_place_goals(700, cup, box, start, cfg)
+    by_name = dict(zip(PICK_PLACE_SUBGOALS, goals, strict=True))
+    for name in ("approach height", "lifted"):
+        g = by_name[name]
+        up = np.array([0.0, 0.0, 0.008])
+        beside = g["arm"] + np.array([0.03, -0.02, 0.0])  # x-y off: not this sub-goal's to fix
+        assert subgoal_error(g, beside + up) == pytest.approx(0.008)
+        assert subgoal_reached(g, beside + up, g["gripper"], cfg)
+        assert not subgoal_reached(g, g["arm"] + 2.5 * up, g["gripper"], cfg)  # 2 cm high
+    above = by_name["above"]
+    assert subgoal_error(above, above["arm"] + np.array([0.0, 0.0, 0.03])) == pytest.approx(0.03)
+    # Free motion (axis_aligned false): the waypoints are judged in 3-D, 3 cm.
+    free, _ = pick_place_goals(700, cup, box, start, SimEvalConfig(axis_aligned=False))
+    assert "axes" not in free[0] and free[0]["tolerance"] == cfg.waypoint_tolerance_m
+
+
 def test_the_grasp_sub_goal_needs_the_hand_closed_on_the_cup_not_only_the_pose():
     from vjepa2_ros.evaluation.sim_episodes import subgoal_reached
 
     cfg = SimEvalConfig()
-    above, grasp = {"gripper": 0.0}, {"gripper": 0.25}
-    assert subgoal_reached(above, 0.015, 0.0, cfg) and not subgoal_reached(above, 0.03, 0.0, cfg)
-    assert not subgoal_reached(grasp, 0.01, 0.0, cfg)  # there, but the hand is open
-    assert not subgoal_reached(grasp, 0.01, 1.0, cfg)  # there, but shut on air
-    assert subgoal_reached(grasp, 0.01, 0.3, cfg)  # closed on the 6 cm cup
+    pose = np.array([0.5, 0.0, 0.065])
+    above, grasp = {"gripper": 0.0, "arm": pose}, {"gripper": 0.25, "arm": pose}
+    dx = np.array([0.01, 0.0, 0.0])
+    assert subgoal_reached(above, pose + 1.5 * dx, 0.0, cfg)
+    assert not subgoal_reached(above, pose + 3 * dx, 0.0, cfg)
+    assert not subgoal_reached(grasp, pose + dx, 0.0, cfg)  # there, but the hand is open
+    assert not subgoal_reached(grasp, pose + dx, 1.0, cfg)  # there, but shut on air
+    assert subgoal_reached(grasp, pose + dx, 0.3, cfg)  # closed on the 6 cm cup
     with pytest.raises(ConfigError, match="subgoal_gripper_tolerance"):
         SimEvalConfig(subgoal_gripper_tolerance=0.0)

@@ -175,7 +175,7 @@ def pick_place(
             def stop(record, k=k, g=g) -> bool:
                 _log_cycle(log, record, k)
                 s = driver.s
-                done[k] = subgoal_reached(g, record.distance_m, float(s.ee_state[6]), cfg)
+                done[k] = subgoal_reached(g, s.ee_truth, float(s.ee_state[6]), cfg)
                 stages.observe(k, done[k], s.cup_truth, s.ee_truth, s.finger_width_truth)
                 return done[k] or s.goal_index != k
 
