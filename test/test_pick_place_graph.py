@@ -32,19 +32,17 @@ DEMO_SEED = 42  # make demo DEMO=pick_place's seed: no training, tuning or evalu
 
 
 @contextlib.contextmanager
-def pick_place_graph(tmp_path, cfg, budget: str = ""):
+def pick_place_graph(tmp_path, cfg, budget: str):
     """The node graph as `vjepa2-sim-eval --task pick-place --graph` runs it, on `cfg.host`:
     yields the ready GraphEpisodeDriver. `budget`: the planner's one budget as budgets.yaml
-    text; empty: the committed `fast` budget, as the evaluation runs it."""
+    text."""
     import torch
 
     from vjepa2_ros.shell import graph_episodes
 
-    planner = {"budget": "fast"}
-    if budget:
-        budgets = tmp_path / "budgets.yaml"
-        budgets.write_text(budget)
-        planner = {"budget": budget.split(":")[0], "budgets_file": str(budgets)}
+    budgets = tmp_path / "budgets.yaml"
+    budgets.write_text(budget)
+    planner = {"budget": budget.split(":")[0], "budgets_file": str(budgets)}
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # as make demo: the simulator needs the other core
     try:
