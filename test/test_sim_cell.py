@@ -219,3 +219,22 @@ def test_no_gl_backend_gives_one_clear_error(monkeypatch):
     monkeypatch.setenv("MUJOCO_GL", "no-such-backend")
     with pytest.raises(RenderBackendError, match="apt-get install libegl1 libegl-mesa0"):
         RenderWorker("<mujoco/>", 32, 32, "exterior")
+
+
+def test_ctrl_c_to_the_process_group_leaves_the_render_worker_to_its_owner():
+    """A terminal's Ctrl-C reaches the worker too; it must keep rendering until close()."""
+    import os
+    import signal
+
+    from vjepa2_ros.sim.render import RenderWorker
+
+    xml = '<mujoco><worldbody><camera name="c" pos="0 0 1"/></worldbody></mujoco>'
+    worker = RenderWorker(xml, 32, 32, "c")
+    try:
+        os.kill(worker._proc.pid, signal.SIGINT)
+        for _ in range(3):  # a worker killed by the signal would fail here with EOFError
+            assert worker.render(np.zeros(0)).shape == (32, 32, 3)
+        assert worker.alive
+    finally:
+        worker.close()
+    assert not worker.alive

@@ -10,6 +10,7 @@ snapshots over a socket pair and returns the RGB frame.
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -39,6 +40,11 @@ def _worker(conn: Connection) -> None:
     """Process entry: build the model and renderer, then answer render requests until None."""
     from vjepa2_ros.compute import lower_priority
 
+    # The worker lives exactly as long as its parent's RenderWorker: it stops on close() or when
+    # the parent's end of the socket closes. Ctrl-C in a terminal signals the whole process group;
+    # a worker that died of it before its parent had handled the same signal made the parent's
+    # next render fail with EOFError (a traceback from sim_camera on a clean Ctrl-C).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     lower_priority(RENDER_NICE)
     try:
         xml, width, height, camera = conn.recv()
@@ -61,7 +67,7 @@ def _worker(conn: Connection) -> None:
             mujoco.mj_forward(model, data)
             renderer.update_scene(data, camera=camera)
             conn.send_bytes(renderer.render().tobytes())
-    except (EOFError, KeyboardInterrupt):
+    except EOFError:  # the parent has gone
         pass
     finally:
         renderer.close()
