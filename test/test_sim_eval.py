@@ -144,6 +144,33 @@ def test_a_scripted_pick_and_place_through_the_rig_holds_the_cup_and_puts_it_dow
     assert np.linalg.norm(cup[:2] - policy.place_target[:2]) < 0.05, (cup, policy.place_target)
 
 
+def test_a_lifted_cup_stays_in_the_grasp_while_the_planner_thinks(rig):
+    """The planner holds the arm still for 2-3 s per plan; a lifted cup must not creep out of
+    the hand meanwhile (MuJoCo's default friction cone let it slide 5 mm in 6 s and lose the cup
+    mid-carry; sim/scene.py FRICTION_CONE). The hand then still opens in the air."""
+    rig.reset(911)
+    cup0 = rig.cell.ground_truth()["cup"][0].copy()
+    up = np.array([0.0, 0.0, 1.0])
+    grasp = cup0 + 0.02 * up
+    rig.jog_to(grasp + 0.10 * up, open_gripper=True)
+    rig.jog_to(grasp, open_gripper=True)
+    rig.execute(np.array([0, 0, 0, 0, 0, 0, 1.0]))
+    rig.cell.wait_sim_time(0.5)
+    rig.jog_to(grasp + 0.08 * up)
+
+    def hand_above_cup() -> float:
+        return rig.state()[2] - rig.cell.ground_truth()["cup"][0][2]
+
+    before = hand_above_cup()
+    rig.cell.wait_sim_time(6.0)
+    creep = hand_above_cup() - before
+    assert rig.cell.ground_truth()["cup"][0][2] - cup0[2] > 0.07  # lifted
+    assert abs(creep) < 0.003, f"the held cup slid {creep * 1000:.1f} mm in 6 s"
+    rig.execute(np.array([0, 0, 0, 0, 0, 0, -1.0]))
+    rig.cell.wait_sim_time(0.5)
+    assert rig.state()[6] < 0.1
+
+
 def test_pick_place_stages_follow_the_cup_on_ground_truth():
     """Above, grasped, lifted, placed: each scored from the sim's poses, never from energy."""
     from vjepa2_ros.evaluation.sim_episodes import (

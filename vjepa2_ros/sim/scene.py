@@ -32,6 +32,14 @@ CUP_RADIUS, CUP_HALF_HEIGHT, CUP_MASS = 0.03, 0.045, 0.12
 BOX_HALF, BOX_MASS = 0.025, 0.1
 OBJECT_FRICTION = "1.2 0.02 0.002"
 OBJECT_HALF_HEIGHT = {"cup": CUP_HALF_HEIGHT, "box": BOX_HALF}
+# A grasp that holds while the planner thinks. MuJoCo's default pyramidal friction cone is soft:
+# a cup held in franky-sim's 20 N grasp crept down the fingers 5 mm in 6 s (the planner waits
+# 2-3 s per plan, and a lifted cup was lost mid-carry in 6 of 20 evaluation episodes). An
+# elliptic cone with impratio 3 creeps 0.9 mm in 6 s. impratio 10 held better (0.2 mm) but a
+# cup set down on the table jammed the fingers: side contacts on the pads held them against the
+# hand's weak opening force (~11 N near the cup) and the hand stayed at closedness 0.3.
+# Measured with the rig's scripted pick-and-place and hold (test_sim_eval.py).
+FRICTION_CONE, IMPRATIO = "elliptic", 3
 
 
 def _fmt(values) -> str:
@@ -72,6 +80,11 @@ def build_scene(sim, camera: CameraConfig) -> None:
     """Add table, lights, objects, the end-effector site and the camera to a MujocoSimulator."""
     root = sim.scene
     world = sim.worldbody
+    option = root.find("option")
+    if option is None:
+        option = ET.SubElement(root, "option")
+    option.set("cone", FRICTION_CONE)
+    option.set("impratio", str(IMPRATIO))
     for geom in world.findall("geom"):
         if geom.get("name") == "ground":
             geom.set("pos", f"0 0 {-TABLE_HEIGHT}")
