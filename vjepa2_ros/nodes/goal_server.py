@@ -274,7 +274,7 @@ class GoalServerNode(Node):
                 return response
             index = self.sequence.index
             moved = self.sequence.next()
-        self._finish(index, "skipped (/vjepa2/goal/next)")
+        self._finish(index, "moved on by /vjepa2/goal/next")
         response.success = True
         response.message = (
             f"sub-goal {self.sequence.index} active" if moved else "that was the last sub-goal"
@@ -319,7 +319,8 @@ class GoalServerNode(Node):
         if finished:
             reached = sum(o.reached for o in self.sequence.outcomes)
             self.get_logger().info(
-                f"all {len(self.sequence.outcomes)} sub-goal(s) done: {reached} reached"
+                f"all {len(self.sequence.outcomes)} sub-goal(s) done: {reached} reached by the "
+                "planner's arrival rule"
             )
 
     def _publish_gripper(self, index: int, stamp_ns: int) -> None:
