@@ -66,11 +66,12 @@ def test_a_pick_place_episode_runs_every_sub_goal_through_the_graph(tmp_path):
     from vjepa2_ros.shell import graph_episodes
 
     cfg = SimEvalConfig.load(host=free_loopback_host(), subgoal_cycles=2)
+    seed = demo_seed()
     with pick_place_graph(tmp_path, cfg, TINY_BUDGET) as driver:
-        result = graph_episodes.pick_place(driver, demo_seed(), cfg, log=print, operator=False)
+        result = graph_episodes.pick_place(driver, seed, cfg, log=print, operator=False)
         cup = driver.s.cup_truth.copy()
         progress = list(driver.s.progress)
-    assert result.task == "pick-place" and result.seed == demo_seed()
+    assert result.task == "pick-place" and result.seed == seed
     goals = result.subgoals
     assert goals == len(PICK_PLACE_SUBGOALS) == 7
     assert goals <= result.cycles <= goals * cfg.subgoal_cycles  # each sub-goal planned
